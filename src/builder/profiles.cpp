@@ -1,0 +1,85 @@
+#include "builder/profiles.h"
+
+#include <set>
+#include <sstream>
+
+#include "util/error.h"
+#include "util/log.h"
+
+namespace kiln::builder {
+
+std::vector<Profile> resolve_profiles(const std::vector<TensorInfo>& inputs, const std::vector<Profile>& user) {
+  if (user.empty()) {
+    Profile p;
+    for (const auto& ti : inputs) {
+      Shape s;
+      for (size_t d = 0; d < ti.dims.size(); ++d) {
+        if (ti.dims[d].is_static()) {
+          s.push_back(ti.dims[d].value);
+        } else {
+          KILN_WARN("input '" << ti.name << "' axis " << d << " ("
+                              << (ti.dims[d].symbol.empty() ? "?" : ti.dims[d].symbol)
+                              << ") is dynamic and no profile was given: using 1");
+          s.push_back(1);
+        }
+      }
+      p.add_input_shape(ti.name, s, s, s);
+    }
+    return {p};
+  }
+  std::set<std::string> names;
+  for (const auto& ti : inputs) names.insert(ti.name);
+  for (size_t i = 0; i < user.size(); ++i) {
+    const Profile& p = user[i];
+    std::vector<std::string> missing, unknown;
+    for (const auto& n : names)
+      if (!p.has(n)) missing.push_back(n);
+    for (const auto& [n, r] : p.shapes())
+      if (!names.count(n)) unknown.push_back(n);
+    if (!missing.empty() || !unknown.empty()) {
+      std::ostringstream os;
+      os << "profile " << i << " must name exactly the model's inputs;";
+      if (!missing.empty()) {
+        os << " missing:";
+        for (const auto& n : missing) os << " '" << n << "'";
+      }
+      if (!unknown.empty()) {
+        os << " unknown:";
+        for (const auto& n : unknown) os << " '" << n << "'";
+      }
+      throw Error(ErrorCode::InvalidArgument, os.str());
+    }
+    for (const auto& ti : inputs) {
+      const ShapeRange& r = p.at(ti.name);
+      if (r.min.size() != ti.dims.size())
+        KILN_THROW(InvalidArgument, "profile " << i << ": input '" << ti.name << "' has rank " << r.min.size()
+                                               << ", the model declares " << ti.str());
+      for (size_t d = 0; d < ti.dims.size(); ++d)
+        if (ti.dims[d].is_static() && (r.min[d] != ti.dims[d].value || r.max[d] != ti.dims[d].value))
+          KILN_THROW(InvalidArgument, "profile " << i << ": input '" << ti.name << "' axis " << d << " is fixed to "
+                                                 << ti.dims[d].value << " (" << ti.str() << "), profile gives min "
+                                                 << shape_str(r.min) << " max " << shape_str(r.max));
+    }
+  }
+  return user;
+}
+
+void specialize_inputs(ir::Graph& g, const std::vector<TensorInfo>& inputs, const std::vector<Profile>& profiles) {
+  for (const auto& ti : inputs) {
+    ir::ValueType t{ti.dtype, true, ti.dims};
+    for (size_t d = 0; d < t.dims.size(); ++d) {
+      if (t.dims[d].is_static()) continue;
+      int64_t v = -2;
+      bool fixed = true;
+      for (const auto& p : profiles) {
+        const ShapeRange& r = p.at(ti.name);
+        if (r.min[d] != r.max[d] || (v != -2 && v != r.min[d])) fixed = false;
+        v = r.min[d];
+      }
+      if (fixed && v >= 0) t.dims[d] = Dim{v, ""};
+    }
+    g.types[ti.name] = t;
+  }
+}
+
+}  // namespace kiln::builder

@@ -1,0 +1,30 @@
+#include "ir/op_registry.h"
+#include "passes/pass.h"
+#include "util/log.h"
+
+namespace kiln::passes {
+
+std::vector<Pass> cpu_pipeline(int optimization_level) {
+  std::vector<Pass> p = {{"constant_folding", fold_constants}, {"dead_code_elimination", eliminate_dead_code}};
+  if (optimization_level >= 1) {
+    p.push_back({"batchnorm_folding", fold_batchnorm_into_conv});
+    p.push_back({"dead_code_elimination", eliminate_dead_code});
+  }
+  return p;
+}
+
+std::vector<std::string> run_pipeline(ir::Graph& g, const std::vector<Pass>& passes) {
+  std::vector<std::string> changed;
+  ir::infer_types(g);
+  for (const Pass& p : passes) {
+    size_t before = g.nodes.size();
+    if (p.run(g)) {
+      changed.push_back(p.name);
+      ir::infer_types(g);
+      KILN_DEBUG("pass " << p.name << ": " << before << " -> " << g.nodes.size() << " nodes");
+    }
+  }
+  return changed;
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,90 @@
+#include "runtime/cpu/cpu_executor.h"
+
+#include <set>
+#include <unordered_map>
+
+#include "runtime/cpu/cpu_tactics.h"
+#include "util/error.h"
+
+namespace kiln::runtime::cpu {
+namespace {
+
+std::vector<std::vector<std::string>> plan_frees(const ir::Graph& g) {
+  std::set<std::string> keep(g.outputs.begin(), g.outputs.end());
+  std::map<std::string, size_t> last_use;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& in : g.nodes[i].inputs)
+      if (!in.empty()) last_use[in] = i;
+  std::vector<std::vector<std::string>> frees(g.nodes.size());
+  for (const auto& [v, i] : last_use)
+    if (!keep.count(v) && !g.is_constant(v)) frees[i].push_back(v);
+  return frees;
+}
+
+TensorMap execute(const ir::Graph& g, const std::vector<ir::KernelFn>& kernels,
+                  const std::vector<std::vector<std::string>>& frees, const TensorMap& inputs) {
+  std::unordered_map<std::string, Tensor> env;
+  for (const auto& name : g.inputs) {
+    auto it = inputs.find(name);
+    if (it == inputs.end()) KILN_THROW(InvalidArgument, "missing input '" << name << "'");
+    env[name] = it->second;
+  }
+  std::vector<const Tensor*> ins;
+  std::vector<Tensor> outs;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    ins.clear();
+    for (const auto& in : n.inputs) {
+      if (in.empty()) {
+        ins.push_back(nullptr);
+        continue;
+      }
+      auto c = g.initializers.find(in);
+      if (c != g.initializers.end()) {
+        ins.push_back(&c->second);
+        continue;
+      }
+      auto it = env.find(in);
+      if (it == env.end()) KILN_THROW(InvalidModel, n.label() << ": input '" << in << "' was not computed");
+      ins.push_back(&it->second);
+    }
+    outs.assign(n.outputs.size(), Tensor());
+    kernels[i](n, ins, outs);
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      if (!n.outputs[o].empty()) env[n.outputs[o]] = std::move(outs[o]);
+    for (const auto& v : frees[i]) env.erase(v);
+  }
+  TensorMap result;
+  for (const auto& name : g.outputs) {
+    auto c = g.initializers.find(name);
+    if (c != g.initializers.end()) {
+      result[name] = c->second;
+      continue;
+    }
+    auto it = env.find(name);
+    if (it == env.end()) KILN_THROW(InvalidModel, "graph output '" << name << "' was not computed");
+    result[name] = it->second;
+  }
+  return result;
+}
+
+}  // namespace
+
+CpuExecutor::CpuExecutor(std::shared_ptr<const detail::EngineImpl> engine) : engine_(std::move(engine)) {
+  for (const auto& n : engine_->graph.nodes) kernels_.push_back(find_tactic(n));
+  frees_ = plan_frees(engine_->graph);
+}
+
+TensorMap CpuExecutor::run(const TensorMap& inputs) { return execute(engine_->graph, kernels_, frees_, inputs); }
+
+TensorMap run_graph_reference(const ir::Graph& g, const TensorMap& inputs) {
+  std::vector<ir::KernelFn> kernels;
+  for (const auto& n : g.nodes) {
+    const ir::OpDef* def = ir::OpRegistry::instance().find(n.domain, n.op_type, n.opset);
+    if (!def || !def->reference) KILN_THROW(Unsupported, n.label() << ": no reference kernel");
+    kernels.push_back(def->reference);
+  }
+  return execute(g, kernels, plan_frees(g), inputs);
+}
+
+}  // namespace kiln::runtime::cpu

@@ -1,0 +1,60 @@
+#include "kiln/engine.h"
+
+#include "ir/op_registry.h"
+#include "plan/plan.h"
+#include "runtime/engine_impl.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace kiln {
+
+Engine Engine::load(const std::string& path) { return deserialize(util::read_file(path), path); }
+
+Engine Engine::deserialize(const std::string& bytes, const std::string& origin) {
+  ir::register_all_ops();
+  return Engine(plan::deserialize(bytes, origin));
+}
+
+std::string Engine::serialize() const {
+  KILN_CHECK(impl_, InvalidState, "engine is empty");
+  return plan::serialize(*impl_);
+}
+
+void Engine::save(const std::string& path) const { util::write_file_atomic(path, serialize()); }
+
+#define KILN_ENGINE_IMPL() \
+  if (!impl_) KILN_THROW(InvalidState, "engine is empty (default-constructed)")
+
+const std::vector<TensorInfo>& Engine::inputs() const { KILN_ENGINE_IMPL(); return impl_->inputs; }
+const std::vector<TensorInfo>& Engine::outputs() const { KILN_ENGINE_IMPL(); return impl_->outputs; }
+const std::vector<Profile>& Engine::profiles() const { KILN_ENGINE_IMPL(); return impl_->profiles; }
+std::string Engine::target() const { KILN_ENGINE_IMPL(); return impl_->target; }
+std::string Engine::precision() const { KILN_ENGINE_IMPL(); return impl_->precision; }
+std::string Engine::kiln_version() const { KILN_ENGINE_IMPL(); return impl_->kiln_version; }
+std::string Engine::build_id() const { KILN_ENGINE_IMPL(); return impl_->build_id; }
+
+size_t Engine::weights_bytes() const {
+  KILN_ENGINE_IMPL();
+  size_t n = 0;
+  for (const auto& [k, t] : impl_->graph.initializers) n += t.nbytes();
+  return n;
+}
+
+std::vector<NodeInfo> Engine::nodes() const {
+  KILN_ENGINE_IMPL();
+  std::vector<NodeInfo> v;
+  for (const auto& n : impl_->graph.nodes) {
+    NodeInfo ni{n.name, n.op_type, "", n.tactic};
+    if (!n.outputs.empty())
+      if (const ir::ValueType* t = impl_->graph.type_of(n.outputs[0])) ni.dtype = dtype_name(t->dtype);
+    v.push_back(std::move(ni));
+  }
+  return v;
+}
+
+ExecutionContext Engine::create_context() const {
+  KILN_ENGINE_IMPL();
+  return ExecutionContext(*this);
+}
+
+}  // namespace kiln

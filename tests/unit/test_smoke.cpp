@@ -1,0 +1,3 @@
+#include <gtest/gtest.h>
+#include "kiln/kiln.h"
+TEST(Smoke, Version) { EXPECT_STRNE(kiln::version(), ""); }
