@@ -1,6 +1,7 @@
 // kiln — umbrella header.
 #pragma once
 #include "kiln/builder.h"
+#include "kiln/compare.h"
 #include "kiln/device.h"
 #include "kiln/dtype.h"
 #include "kiln/engine.h"
