@@ -175,4 +175,25 @@ std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
   return st;
 }
 
+namespace common_detail {
+template <class E>
+void strided_copy_typed(const Tensor& src, int64_t base, const std::vector<int64_t>& strides, Tensor& dst) {
+  const E* ps = src.as<E>() + base;
+  E* pd = dst.mutable_as<E>();
+  const std::vector<int64_t> st[1] = {strides};
+  for_each_broadcast(dst.shape(), st, [&](int64_t i, const int64_t* off) { pd[i] = ps[off[0]]; });
+}
+}  // namespace common_detail
+
+Tensor strided_copy(const Tensor& src, int64_t base, const std::vector<int64_t>& strides, const Shape& out) {
+  Tensor dst(src.dtype(), out);
+  switch (dtype_size(src.dtype())) {
+    case 1: common_detail::strided_copy_typed<uint8_t>(src, base, strides, dst); break;
+    case 2: common_detail::strided_copy_typed<uint16_t>(src, base, strides, dst); break;
+    case 4: common_detail::strided_copy_typed<uint32_t>(src, base, strides, dst); break;
+    default: common_detail::strided_copy_typed<uint64_t>(src, base, strides, dst); break;
+  }
+  return dst;
+}
+
 }  // namespace kiln::ops

@@ -194,6 +194,10 @@ void for_each_broadcast(const Shape& out, const std::vector<int64_t> (&strides)[
   }
 }
 
+// dst (contiguous, shape `out`, same dtype as src) [i] = src.data[base + sum(idx[d] * strides[d])].
+// Serves Transpose (permuted strides), Expand (0 strides), Slice (scaled, possibly negative strides).
+Tensor strided_copy(const Tensor& src, int64_t base, const std::vector<int64_t>& strides, const Shape& out);
+
 }  // namespace kiln::ops
 
 namespace kiln::ops {
