@@ -46,7 +46,8 @@ std::vector<ValueType> concat_infer(const InferContext& ctx) {
 }
 
 void concat_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  if (n.num_inputs() < 1) KILN_THROW(InvalidModel, n.label() << ": expects at least 1 input");
+  if (n.num_inputs() < 1 || n.outputs.size() != 1 || out.size() != 1)
+    KILN_THROW(InvalidModel, n.label() << ": expects at least 1 input and 1 output");
   const Tensor& first = in_tensor(n, in, 0);
   const int64_t rank = first.rank();
   const size_t axis = static_cast<size_t>(normalize_axis(n.attr_int("axis"), rank, n));

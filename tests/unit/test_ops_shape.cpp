@@ -8,12 +8,6 @@ namespace {
 
 using Ints = std::vector<int64_t>;
 
-Tensor iota_f32(Shape s) {
-  std::vector<float> v(static_cast<size_t>(shape_numel(s)));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
-  return f32(std::move(s), v);
-}
-
 TEST(OpsShape, ReshapeZeroAndMinusOne) {
   Tensor x = iota_f32({2, 3, 4});
   Tensor y = run1("Reshape", 14, {x, Const(i64({2}, {4, -1}))});

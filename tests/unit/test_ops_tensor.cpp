@@ -10,12 +10,6 @@ using Ints = std::vector<int64_t>;
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
 
-Tensor iota_f32(Shape s) {
-  std::vector<float> v(static_cast<size_t>(shape_numel(s)));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
-  return f32(std::move(s), v);
-}
-
 TEST(OpsConcat, AxesAndDtypes) {
   Tensor a = f32({2, 2}, {1, 2, 3, 4}), b = f32({2, 1}, {5, 6}), c = f32({1, 2}, {7, 8});
   expect_tensor(run1("Concat", 13, {a, b}, {{"axis", int64_t(1)}}), DType::Float32, {2, 3}, {1, 2, 5, 3, 4, 6});

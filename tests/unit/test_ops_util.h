@@ -56,6 +56,12 @@ inline Tensor rand_f32(Shape s, uint32_t seed) {
   }
   return f32(std::move(s), v);
 }
+// 0, 1, 2, ... in row-major order.
+inline Tensor iota_f32(Shape s) {
+  std::vector<float> v(static_cast<size_t>(shape_numel(s)));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
+  return f32(std::move(s), v);
+}
 inline std::vector<double> values(const Tensor& t) {
   std::vector<double> v;
   for (int64_t i = 0; i < t.numel(); ++i) v.push_back(t.at_double(i));
