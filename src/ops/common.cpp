@@ -75,6 +75,18 @@ DType dtype_from_onnx(int64_t code, const Node& n) {
   }
 }
 
+void check_output_size(const Node& n, DType dt, const Shape& s) {
+  int64_t numel;
+  try {
+    numel = shape_numel(s);
+  } catch (const Error& e) {
+    KILN_THROW(InvalidArgument, n.label() << ": output shape " << shape_str(s) << ": " << e.what());
+  }
+  if (static_cast<uint64_t>(numel) > (uint64_t(1) << 62) / dtype_size(dt))
+    KILN_THROW(OutOfMemory, n.label() << ": output " << dtype_name(dt) << shape_str(s) << " needs " << numel << " x "
+                                      << dtype_size(dt) << " bytes");
+}
+
 ValueType make_type(DType dt, std::vector<Dim> dims) { return ValueType{dt, true, std::move(dims)}; }
 
 ValueType rank_only(DType dt, int64_t rank) {

@@ -146,6 +146,11 @@ const Tensor& in_tensor(const Node& n, const std::vector<const Tensor*>& inputs,
 // ONNX TensorProto.DataType code -> DType (Unsupported for kinds kiln lacks, InvalidModel for unknown codes).
 DType dtype_from_onnx(int64_t code, const Node& n);
 
+// For outputs whose size comes from data (ConstantOfShape, Expand): InvalidArgument when the element count
+// overflows, OutOfMemory (naming the size) when the byte count cannot be represented. Tensor's constructor
+// does not guard numel * dtype_size against size_t overflow.
+void check_output_size(const Node& n, DType dt, const Shape& s);
+
 // ---- inference helpers --------------------------------------------------------------------------
 ValueType make_type(DType dt, std::vector<Dim> dims);
 ValueType rank_only(DType dt, int64_t rank);  // known rank, every dim unknown

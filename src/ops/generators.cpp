@@ -85,7 +85,9 @@ std::vector<ValueType> cos_infer(const InferContext& ctx) {
 void cos_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
   check_arity(n, 1, 1);
   Tensor v = fill_value(n);
-  Tensor y(v.dtype(), shape_values(n, in_tensor(n, in, 0), ErrorCode::InvalidArgument));
+  Shape ys = shape_values(n, in_tensor(n, in, 0), ErrorCode::InvalidArgument);
+  check_output_size(n, v.dtype(), ys);
+  Tensor y(v.dtype(), ys);
   const size_t es = dtype_size(v.dtype());
   auto* dst = static_cast<uint8_t*>(y.mutable_data());
   for (int64_t i = 0; i < y.numel(); ++i) std::memcpy(dst + static_cast<size_t>(i) * es, v.data(), es);

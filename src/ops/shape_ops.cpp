@@ -350,6 +350,7 @@ void expand_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vec
   for (int64_t v : shape)
     if (v < 0) KILN_THROW(InvalidModel, n.label() << ": negative dimension " << v << " in shape");
   Shape ys = broadcast_shape(x.shape(), shape, n);
+  check_output_size(n, x.dtype(), ys);
   out[0] = strided_copy(x, 0, broadcast_strides(x.shape(), ys), ys);
 }
 

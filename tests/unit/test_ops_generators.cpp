@@ -59,6 +59,10 @@ TEST(OpsGenerators, ConstantOfShape) {
   EXPECT_EQ(error_code_of([] { run1("ConstantOfShape", 9, {i64({1}, {-1})}); }), ErrorCode::InvalidArgument);
   EXPECT_EQ(error_code_of([] { run1("ConstantOfShape", 9, {Const(i64({1}, {-1}))}); }), ErrorCode::InvalidModel);
   EXPECT_EQ(error_code_of([] { run1("ConstantOfShape", 9, {i32({1}, {2})}); }), ErrorCode::InvalidModel);
+  // Sizes whose byte count overflows are refused before allocating.
+  EXPECT_EQ(error_code_of([] { run1("ConstantOfShape", 9, {i64({1}, {int64_t(1) << 62})}); }), ErrorCode::OutOfMemory);
+  EXPECT_EQ(error_code_of([] { run1("ConstantOfShape", 9, {i64({2}, {int64_t(1) << 62, 8})}); }),
+            ErrorCode::InvalidArgument);
   EXPECT_EQ(error_code_of([] { run1("ConstantOfShape", 9, {i64({1}, {2})}, {{"value", f32({2}, {1, 2})}}); }),
             ErrorCode::InvalidModel);
 }

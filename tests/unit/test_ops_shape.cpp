@@ -156,6 +156,8 @@ TEST(OpsShape, Expand) {
   EXPECT_EQ(ints(run1("Expand", 13, {boolean({1}, {1}), i64({2}, {2, 2})})), (Ints{1, 1, 1, 1}));
   EXPECT_EQ(error_code_of([&] { run1("Expand", 13, {x, i64({2}, {2, 2})}); }), ErrorCode::InvalidModel);
   EXPECT_EQ(error_code_of([&] { run1("Expand", 13, {x, i64({1}, {-1})}); }), ErrorCode::InvalidModel);
+  EXPECT_EQ(error_code_of([&] { run1("Expand", 13, {f32({1}, {1}), i64({2}, {int64_t(1) << 61, 2})}); }),
+            ErrorCode::OutOfMemory);
   auto t = infer_op("Expand", 13, {TV(DType::Float32, {S("N"), D(1)}), TConst(i64({3}, {2, 1, 5}))})[0];
   EXPECT_EQ(type_str(t), "float32[2,N,5]");
   t = infer_op("Expand", 13, {TV(DType::Float32, {S("N"), D(1)}), TV(DType::Int64, {D(3)})})[0];
