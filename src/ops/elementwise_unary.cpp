@@ -128,7 +128,7 @@ void cast_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vecto
   const Tensor& x = in_tensor(n, in, 0);
   DType to = cast_target(n);
   if (to == x.dtype()) {
-    out[0] = x;
+    out[0] = x.clone();  // fresh buffer: only the view ops (Reshape, Identity, ...) alias inputs
     return;
   }
   Tensor y(to, x.shape());

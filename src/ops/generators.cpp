@@ -51,7 +51,7 @@ std::vector<ValueType> constant_infer(const InferContext& ctx) {
 
 void constant_kernel(const Node& n, const std::vector<const Tensor*>&, std::vector<Tensor>& out) {
   check_arity(n, 0, 0);
-  out[0] = constant_value(n);  // shares the attribute's buffer; consumers never write their inputs
+  out[0] = constant_value(n).clone();  // never hand out the attribute's own buffer
 }
 
 // ---- ConstantOfShape --------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ void reduce_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vec
   const Tensor* axes_in = in.size() > 1 ? in[1] : nullptr;
   ReduceAxes r = reduce_axes(n, input_opset, axes_in, axes_in != nullptr, x.rank());
   if (r.noop) {
-    out[0] = x;
+    out[0] = x.clone();
     return;
   }
   const bool keep = n.attr_int("keepdims", 1) != 0;
