@@ -20,6 +20,9 @@ std::shared_ptr<void> alloc_buffer(size_t nbytes) {
 }  // namespace
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+  const int64_t n = shape_numel(shape_);  // throws on negative dims / overflow
+  if (n > static_cast<int64_t>((size_t(1) << 62) / dtype_size(dtype_)))
+    KILN_THROW(OutOfMemory, "tensor " << type_str() << " is too large to allocate");
   auto buf = alloc_buffer(nbytes());
   data_ = buf.get();
   owner_ = std::move(buf);
