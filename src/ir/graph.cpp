@@ -117,41 +117,48 @@ std::map<std::string, std::vector<size_t>> Graph::consumers() const {
 }
 
 void Graph::topo_sort() {
+  // Kahn's algorithm, stable: among ready nodes the original order wins. O(nodes + edges).
+  std::map<std::string, size_t> producer;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (const auto& o : nodes[i].outputs)
+      if (!o.empty()) producer.emplace(o, i);
   std::set<std::string> available(inputs.begin(), inputs.end());
   for (const auto& [k, v] : initializers) available.insert(k);
-  std::vector<bool> done(nodes.size(), false);
+  std::vector<size_t> pending(nodes.size(), 0);
+  std::vector<std::vector<size_t>> users(nodes.size());
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::set<size_t> deps;
+    for (const auto& in : nodes[i].inputs) {
+      if (in.empty() || available.count(in)) continue;
+      auto p = producer.find(in);
+      if (p == producer.end())
+        KILN_THROW(InvalidModel, "node " << nodes[i].label() << " reads '" << in
+                                         << "', which no node, input or initializer provides");
+      deps.insert(p->second);
+    }
+    pending[i] = deps.size();
+    for (size_t d : deps) users[d].push_back(i);
+  }
+  std::set<size_t> ready;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (pending[i] == 0) ready.insert(i);
+  std::vector<size_t> order;
+  order.reserve(nodes.size());
+  while (!ready.empty()) {
+    size_t i = *ready.begin();
+    ready.erase(ready.begin());
+    order.push_back(i);
+    for (size_t u : users[i])
+      if (--pending[u] == 0) ready.insert(u);
+  }
+  if (order.size() < nodes.size()) {
+    for (size_t i = 0; i < nodes.size(); ++i)
+      if (pending[i] != 0)
+        KILN_THROW(InvalidModel, "graph has a cycle through node " << nodes[i].label());
+  }
   std::vector<Node> sorted;
   sorted.reserve(nodes.size());
-  bool progress = true;
-  while (sorted.size() < nodes.size() && progress) {
-    progress = false;
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      if (done[i]) continue;
-      bool ready = true;
-      for (const auto& in : nodes[i].inputs)
-        if (!in.empty() && !available.count(in)) { ready = false; break; }
-      if (!ready) continue;
-      for (const auto& o : nodes[i].outputs)
-        if (!o.empty()) available.insert(o);
-      sorted.push_back(std::move(nodes[i]));
-      done[i] = true;
-      progress = true;
-    }
-  }
-  if (sorted.size() < nodes.size()) {
-    std::set<std::string> produced;
-    for (const auto& n : nodes) for (const auto& o : n.outputs) produced.insert(o);
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      if (done[i]) continue;
-      for (const auto& in : nodes[i].inputs)
-        if (!in.empty() && !available.count(in)) {
-          if (!produced.count(in))
-            KILN_THROW(InvalidModel, "node " << nodes[i].label() << " reads '" << in
-                                             << "', which no node, input or initializer provides");
-          KILN_THROW(InvalidModel, "graph has a cycle through node " << nodes[i].label() << " (input '" << in << "')");
-        }
-    }
-  }
+  for (size_t i : order) sorted.push_back(std::move(nodes[i]));
   nodes = std::move(sorted);
 }
 
