@@ -1,6 +1,8 @@
 // kiln — umbrella header.
 #pragma once
 #include "kiln/builder.h"
+#include "kiln/compare.h"
+#include "kiln/device.h"
 #include "kiln/dtype.h"
 #include "kiln/engine.h"
 #include "kiln/error.h"
