@@ -127,7 +127,7 @@ Command register_bench(CLI::App& parent) {
   sub->add_option("--duration", a.duration, "And keep timing for at least this many seconds (default 0)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--shapes", a.shapes, "Input shapes, e.g. x:8x3x224x224 (default: profile 0's opt)")
-      ->expected(1)->allow_extra_args(false);
+      ->allow_extra_args(false);
   sub->add_option("--seed", a.seed, "Seed of the random inputs (default 0)");
   sub->add_option("--int-range", a.int_range, "Random integer inputs from [LO, HI) (default 0:10)");
   sub->add_flag("--json", a.json, "Print one JSON object instead of text");

@@ -90,17 +90,15 @@ void save_outputs(const RunArgs& a, const kiln::Engine& e, const kiln::TensorMap
 }
 
 void expect(const RunArgs& a, const kiln::Engine& e, const kiln::TensorMap& outs) {
-  Tolerance tol = tolerance_for(e.precision());
-  if (a.rtol >= 0 || a.atol >= 0) tol.elementwise = true;
-  if (a.rtol >= 0) tol.rtol = a.rtol;
-  if (a.atol >= 0) tol.atol = a.atol;
-  if (a.l2 >= 0) {
-    tol.elementwise = false;
-    tol.l2 = a.l2;
+  // The tolerance table's row for the engine's precision (docs/tolerances.md); flags override it.
+  kiln::Tolerance tol = kiln::tolerance_for(e.precision());
+  if (a.rtol >= 0 || a.atol >= 0) {
+    kiln::Tolerance fp32 = kiln::tolerance_for("fp32");
+    tol = {kiln::Metric::ElementWise, a.rtol >= 0 ? a.rtol : fp32.rtol, a.atol >= 0 ? a.atol : fp32.atol, 0};
   }
+  if (a.l2 >= 0) tol = {kiln::Metric::RelativeL2, 0, 0, a.l2};
   std::ostringstream rule;
-  if (tol.elementwise) rule << "|a-b| <= " << tol.atol << " + " << tol.rtol << "*|b|, exact for integers";
-  else rule << "relative L2 <= " << tol.l2 << ", exact for integers";
+  rule << tol.str() << "; integers and bool exact";
   std::cout << "expect " << a.expect_dir << " (" << e.precision() << ": " << rule.str() << "):\n";
 
   const auto& infos = e.outputs();
@@ -113,14 +111,14 @@ void expect(const RunArgs& a, const kiln::Engine& e, const kiln::TensorMap& outs
     std::string name = infos[i].name;
     if (!pb_name.empty() && outs.count(pb_name)) name = pb_name;
     if (!done.insert(name).second) bad("--expect: output '" + name + "' is named by two files in " + a.expect_dir);
-    Comparison c = compare_tensors(outs.at(name), want, tol);
+    kiln::Comparison c = kiln::compare(outs.at(name), want, tol);
     std::cout << "  " << std::left << std::setw(16) << name << std::scientific << std::setprecision(3)
               << " max abs err " << c.max_abs << "  max rel err " << c.max_rel;
-    if (!tol.elementwise) std::cout << "  rel L2 " << c.rel_l2;
-    std::cout << std::defaultfloat << "  " << (c.pass ? "PASS" : "FAIL");
-    if (!c.pass) std::cout << " (" << c.reason << ")";
+    if (tol.metric == kiln::Metric::RelativeL2) std::cout << "  rel L2 " << c.rel_l2;
+    std::cout << std::defaultfloat << "  " << (c.passed ? "PASS" : "FAIL");
+    if (!c.passed) std::cout << " (" << c.reason << ")";
     std::cout << "\n";
-    if (!c.pass) failed.push_back(name + ": " + c.reason);
+    if (!c.passed) failed.push_back(name + ": " + c.reason);
   }
   std::cout.flush();
   if (!failed.empty()) {
@@ -195,21 +193,23 @@ Command register_run(CLI::App& parent) {
   sub->add_option("file", a.path, "Plan file, or ONNX model (.onnx) to build on the fly")->required();
   sub->add_option("--inputs", a.inputs_dir, "Folder with input_0.pb, input_1.pb, ... (ONNX test-data layout)");
   sub->add_option("--input", a.input_files, "One input from a file: name=path.npy (or .pb); repeatable")
-      ->expected(1)->allow_extra_args(false);
+      ->allow_extra_args(false);
   sub->add_option("--shapes", a.shapes, "Shapes of random inputs, e.g. x:1x3x224x224 (default: profile 0's opt)")
-      ->expected(1)->allow_extra_args(false);
+      ->allow_extra_args(false);
   sub->add_option("--seed", a.seed, "Seed of the random inputs (default 0)");
   sub->add_option("--int-range", a.int_range, "Random integer inputs from [LO, HI) (default 0:10)");
   sub->add_option("--output-dir", a.output_dir, "Save every output into this folder");
   sub->add_option("--format", a.format, "Output file format: npy (name.npy) or pb (output_N.pb)")
       ->check(CLI::IsMember({"npy", "pb"}));
   sub->add_option("--expect", a.expect_dir, "Compare with output_N.pb in this folder (exit code Correctness on mismatch)");
-  sub->add_option("--rtol", a.rtol, "Relative tolerance for --expect (default by precision: fp32 1e-4)")
+  auto* rtol = sub->add_option("--rtol", a.rtol, "Relative tolerance for --expect (default by precision: fp32 1e-4)")
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("--atol", a.atol, "Absolute tolerance for --expect (default by precision: fp32 1e-5)")
+  auto* atol = sub->add_option("--atol", a.atol, "Absolute tolerance for --expect (default by precision: fp32 1e-5)")
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--l2", a.l2, "Compare float outputs by relative L2 error with this bound instead")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->excludes(rtol)
+      ->excludes(atol);
   add_build_options(sub, a.b, false);
   return {sub, [args, sub] { return run_run(*args, *sub); }};
 }

@@ -26,14 +26,14 @@ void add_build_options(CLI::App* sub, BuildOptions& o, bool shapes_define_profil
   const std::string g = "Build options";
   o.flags.min = sub->add_option("--min-shapes", o.min_shapes,
                                 "Smallest shapes of the current profile, e.g. x:1x3x224x224,mask:1x8")
-                    ->expected(1)->allow_extra_args(false)->group(g);
+                    ->allow_extra_args(false)->group(g);
   o.flags.opt = sub->add_option("--opt-shapes", o.opt_shapes, "Shapes the current profile is tuned for (default: max)")
-                    ->expected(1)->allow_extra_args(false)->group(g);
+                    ->allow_extra_args(false)->group(g);
   o.flags.max = sub->add_option("--max-shapes", o.max_shapes, "Largest shapes of the current profile")
-                    ->expected(1)->allow_extra_args(false)->group(g);
+                    ->allow_extra_args(false)->group(g);
   if (shapes_define_profile)
     o.flags.shapes = sub->add_option("--shapes", o.shapes, "Fixed shapes of the current profile (min = opt = max)")
-                         ->expected(1)->allow_extra_args(false)->group(g);
+                         ->allow_extra_args(false)->group(g);
   o.flags.profile = sub->add_flag("--profile")
                         ->description("Start a new optimization profile; the shape flags that follow "
                                                "belong to it (flags before the first --profile form profile 0)")

@@ -139,19 +139,4 @@ std::string sanitize_name(const std::string& name);
 // Reads a tensor from .npy or .pb (by extension).
 kiln::Tensor load_tensor_file(const std::string& path, std::string* pb_name = nullptr);
 
-// ---- comparison (compare.cpp) ---------------------------------------------------------------------
-struct Tolerance {
-  bool elementwise = true;  // false: relative L2
-  double rtol = 1e-4, atol = 1e-5, l2 = 0;
-};
-// The DESIGN.md table row for an engine precision ("fp32", "fp16", "bf16").
-Tolerance tolerance_for(const std::string& precision);
-struct Comparison {
-  bool pass = false;
-  std::string reason;  // why it failed (shape, dtype, non-finite, tolerance)
-  double max_abs = 0, max_rel = 0, rel_l2 = 0;
-  int64_t mismatches = 0, count = 0;
-};
-Comparison compare_tensors(const kiln::Tensor& actual, const kiln::Tensor& expected, const Tolerance& tol);
-
 }  // namespace kiln_cli
