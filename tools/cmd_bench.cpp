@@ -79,20 +79,20 @@ int run_bench(BenchArgs& a, const CLI::App& sub) {
   const double p50 = percentile(sorted, 50), p90 = percentile(sorted, 90), p99 = percentile(sorted, 99);
 
   if (a.json) {
-    nlohmann::json j;
+    nlohmann::ordered_json j;
     j["file"] = a.path;
     j["target"] = e.target();
     j["precision"] = e.precision();
     j["profile"] = ctx.last_profile();
-    nlohmann::json in = nlohmann::json::object();
+    nlohmann::ordered_json in = nlohmann::ordered_json::object();
     for (const auto& info : e.inputs()) in[info.name] = inputs.at(info.name).shape();
     j["input_shapes"] = in;
     j["batch"] = batch;
     j["warmup"] = a.warmup;
     j["iterations"] = ms.size();
     j["total_s"] = total_s;
-    j["latency_ms"] = {{"p50", p50}, {"p90", p90}, {"p99", p99}, {"mean", mean},
-                       {"min", sorted.front()}, {"max", sorted.back()}, {"stddev", stddev}};
+    j["latency_ms"] = {{"p50", p50},           {"p90", p90},      {"p99", p99}, {"mean", mean}, {"min", sorted.front()},
+                       {"max", sorted.back()}, {"stddev", stddev}};
     j["throughput"] = {{"inferences_per_s", ips}, {"samples_per_s", sps}};
     if (src.build_seconds >= 0) j["build_s"] = src.build_seconds;
     j["kiln_version"] = kiln::version();
@@ -102,15 +102,16 @@ int run_bench(BenchArgs& a, const CLI::App& sub) {
   std::ostream& os = std::cout;
   os << "bench " << a.path << " (" << e.target() << ", " << e.precision() << ", profile " << ctx.last_profile()
      << ")\n";
-  if (src.build_seconds >= 0) os << "  built in " << std::fixed << std::setprecision(3) << src.build_seconds << " s\n";
+  if (src.build_seconds >= 0)
+    os << "  built in " << std::fixed << std::setprecision(3) << src.build_seconds << " s\n" << std::defaultfloat;
   os << "  inputs:";
   for (const auto& info : e.inputs()) os << " " << info.name << " " << inputs.at(info.name).type_str();
-  os << "\n  " << a.warmup << " warm-up run(s), " << ms.size() << " timed run(s) in " << std::fixed
-     << std::setprecision(3) << total_s << " s\n"
+  os << "\n  " << a.warmup << " warm-up run(s), " << ms.size() << " timed run(s) in " << std::setprecision(4)
+     << total_s * 1000.0 << " ms\n"
      << "  latency (ms): p50 " << p50 << "  p90 " << p90 << "  p99 " << p99 << "  mean " << mean << "  min "
      << sorted.front() << "  max " << sorted.back() << "  stddev " << stddev << "\n"
-     << std::setprecision(1) << "  throughput:   " << ips << " inferences/s, " << sps << " samples/s (batch " << batch
-     << ")\n";
+     << std::fixed << std::setprecision(1) << "  throughput:   " << ips << " inferences/s, " << sps
+     << " samples/s (batch " << batch << ")\n";
   return 0;
 }
 

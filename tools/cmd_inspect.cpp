@@ -10,7 +10,7 @@
 namespace kiln_cli {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 struct InspectArgs {
   std::string path;
@@ -20,8 +20,10 @@ struct InspectArgs {
 json dims_json(const kiln::TensorInfo& t) {
   json d = json::array();
   for (const kiln::Dim& dim : t.dims) {
-    if (dim.is_static()) d.push_back(dim.value);
-    else d.push_back(dim.symbol.empty() ? "?" : dim.symbol);
+    if (dim.is_static())
+      d.push_back(dim.value);
+    else
+      d.push_back(dim.symbol.empty() ? "?" : dim.symbol);
   }
   return d;
 }
@@ -37,7 +39,8 @@ void print_infos(std::ostream& os, const char* title, const std::vector<kiln::Te
   os << "  " << title << ":\n";
   size_t w = 0;
   for (const auto& t : v) w = std::max(w, t.name.size());
-  for (const auto& t : v) os << "    " << std::left << std::setw(static_cast<int>(w)) << t.name << "  " << t.str() << "\n";
+  for (const auto& t : v)
+    os << "    " << std::left << std::setw(static_cast<int>(w)) << t.name << "  " << t.str() << "\n";
 }
 
 void print_ops(std::ostream& os, const std::map<std::string, size_t>& ops) {
@@ -73,7 +76,8 @@ int inspect_plan(const InspectArgs& a) {
     j["op_counts"] = ops;
     j["node_count"] = nodes.size();
     json nj = json::array();
-    for (const auto& n : nodes) nj.push_back({{"name", n.name}, {"op", n.op}, {"dtype", n.dtype}, {"tactic", n.tactic}});
+    for (const auto& n : nodes)
+      nj.push_back({{"name", n.name}, {"op", n.op}, {"dtype", n.dtype}, {"tactic", n.tactic}});
     j["nodes"] = nj;
     j["inspected_by"] = {{"kiln_version", kiln::version()}, {"build_id", kiln::build_id()}};
     std::cout << j.dump(2) << "\n";

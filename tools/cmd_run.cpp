@@ -15,7 +15,9 @@ namespace fs = std::filesystem;
 namespace kiln_cli {
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw kiln::Error(kiln::ErrorCode::InvalidArgument, msg); }
+[[noreturn]] void bad(const std::string& msg) {
+  throw kiln::Error(kiln::ErrorCode::InvalidArgument, msg);
+}
 
 struct RunArgs {
   std::string path, inputs_dir, output_dir, format = "npy", expect_dir, int_range;
@@ -46,15 +48,17 @@ kiln::TensorMap load_given(const RunArgs& a, const std::vector<kiln::TensorInfo>
       std::string pb_name;
       kiln::Tensor t = load_tensor_file(file, &pb_name);
       std::string name;
-      if (!pb_name.empty() && has_input(ins, pb_name)) name = pb_name;
-      else if (i < ins.size()) name = ins[i].name;
-      else bad("--inputs: " + file + " has no matching input (the model has " + std::to_string(ins.size()) + ")");
+      if (!pb_name.empty() && has_input(ins, pb_name))
+        name = pb_name;
+      else if (i < ins.size())
+        name = ins[i].name;
+      else
+        bad("--inputs: " + file + " has no matching input (the model has " + std::to_string(ins.size()) + ")");
       if (given.count(name)) bad("--inputs: input '" + name + "' is given by both " + (*origin)[name] + " and " + file);
       given[name] = t;
       (*origin)[name] = file;
     }
-    if (given.empty())
-      throw kiln::Error(kiln::ErrorCode::Io, "--inputs: '" + a.inputs_dir + "' has no input_0.pb");
+    if (given.empty()) throw kiln::Error(kiln::ErrorCode::Io, "--inputs: '" + a.inputs_dir + "' has no input_0.pb");
   }
   for (const std::string& spec : a.input_files) {
     size_t eq = spec.find('=');
@@ -201,11 +205,12 @@ Command register_run(CLI::App& parent) {
   sub->add_option("--output-dir", a.output_dir, "Save every output into this folder");
   sub->add_option("--format", a.format, "Output file format: npy (name.npy) or pb (output_N.pb)")
       ->check(CLI::IsMember({"npy", "pb"}));
-  sub->add_option("--expect", a.expect_dir, "Compare with output_N.pb in this folder (exit code Correctness on mismatch)");
+  sub->add_option("--expect", a.expect_dir,
+                  "Compare with output_N.pb in this folder (exit code Correctness on mismatch)");
   auto* rtol = sub->add_option("--rtol", a.rtol, "Relative tolerance for --expect (default by precision: fp32 1e-4)")
-      ->check(CLI::NonNegativeNumber);
+                   ->check(CLI::NonNegativeNumber);
   auto* atol = sub->add_option("--atol", a.atol, "Absolute tolerance for --expect (default by precision: fp32 1e-5)")
-      ->check(CLI::NonNegativeNumber);
+                   ->check(CLI::NonNegativeNumber);
   sub->add_option("--l2", a.l2, "Compare float outputs by relative L2 error with this bound instead")
       ->check(CLI::NonNegativeNumber)
       ->excludes(rtol)

@@ -1,4 +1,6 @@
 // kiln CLI — build flags, build progress display and file helpers shared by the commands.
+#include "common.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,13 +13,13 @@
 #include <iomanip>
 #include <sstream>
 
-#include "common.h"
-
 namespace fs = std::filesystem;
 
 namespace kiln_cli {
 namespace {
-[[noreturn]] void io_error(const std::string& msg) { throw kiln::Error(kiln::ErrorCode::Io, msg); }
+[[noreturn]] void io_error(const std::string& msg) {
+  throw kiln::Error(kiln::ErrorCode::Io, msg);
+}
 }  // namespace
 
 // ---- build flags ------------------------------------------------------------------------------------
@@ -26,17 +28,22 @@ void add_build_options(CLI::App* sub, BuildOptions& o, bool shapes_define_profil
   const std::string g = "Build options";
   o.flags.min = sub->add_option("--min-shapes", o.min_shapes,
                                 "Smallest shapes of the current profile, e.g. x:1x3x224x224,mask:1x8")
-                    ->allow_extra_args(false)->group(g);
+                    ->allow_extra_args(false)
+                    ->group(g);
   o.flags.opt = sub->add_option("--opt-shapes", o.opt_shapes, "Shapes the current profile is tuned for (default: max)")
-                    ->allow_extra_args(false)->group(g);
+                    ->allow_extra_args(false)
+                    ->group(g);
   o.flags.max = sub->add_option("--max-shapes", o.max_shapes, "Largest shapes of the current profile")
-                    ->allow_extra_args(false)->group(g);
+                    ->allow_extra_args(false)
+                    ->group(g);
   if (shapes_define_profile)
     o.flags.shapes = sub->add_option("--shapes", o.shapes, "Fixed shapes of the current profile (min = opt = max)")
-                         ->allow_extra_args(false)->group(g);
+                         ->allow_extra_args(false)
+                         ->group(g);
   o.flags.profile = sub->add_flag("--profile")
-                        ->description("Start a new optimization profile; the shape flags that follow "
-                                               "belong to it (flags before the first --profile form profile 0)")
+                        ->description(
+                            "Start a new optimization profile; the shape flags that follow "
+                            "belong to it (flags before the first --profile form profile 0)")
                         ->group(g);
   auto* f16 = sub->add_flag("--fp16", o.fp16, "Build an FP16 engine (autocast)")->group(g);
   auto* b16 = sub->add_flag("--bf16", o.bf16, "Build a BF16 engine (autocast)")->group(g);
@@ -78,7 +85,7 @@ kiln::BuildConfig make_build_config(const BuildOptions& o, const kiln::Model& mo
 
 // ---- progress ---------------------------------------------------------------------------------------
 namespace {
-// One updating line on a terminal; on a pipe or file, a line every few seconds once a build is slow.
+// One updating line on a terminal; on a pipe or file, a line once a build has taken 2 s, then every 5 s.
 class Progress {
  public:
   Progress() : tty_(::isatty(::fileno(stderr)) != 0), start_(Clock::now()), last_(start_) {}
@@ -86,16 +93,21 @@ class Progress {
     auto now = Clock::now();
     double elapsed = std::chrono::duration<double>(now - start_).count();
     int pct = static_cast<int>(std::clamp(f, 0.0, 1.0) * 100.0 + 0.5);
+    const double since_last = std::chrono::duration<double>(now - last_).count();
     if (tty_) {
+      // Quick builds show nothing; slower ones redraw at most ten times a second.
+      if (elapsed < 0.25 || (shown_ && since_last < 0.1 && pct < 100)) return;
+      last_ = now;
       const int width = 24;
       int fill = pct * width / 100;
       std::fprintf(stderr, "\r\033[Kkiln: building [%s%s] %3d%% %s (%.1f s)", std::string(fill, '=').c_str(),
                    std::string(width - fill, ' ').c_str(), pct, step.c_str(), elapsed);
       std::fflush(stderr);
       shown_ = true;
-    } else if (elapsed >= 2.0 && std::chrono::duration<double>(now - last_).count() >= 5.0) {
+    } else if (elapsed >= 2.0 && (!printed_ || since_last >= 5.0)) {
       std::fprintf(stderr, "kiln: building %3d%% %s (%.1f s)\n", pct, step.c_str(), elapsed);
       last_ = now;
+      printed_ = true;
     }
   }
   // Erases the progress line so a log message or the summary starts on a clean line.
@@ -109,7 +121,7 @@ class Progress {
 
  private:
   using Clock = std::chrono::steady_clock;
-  bool tty_, shown_ = false;
+  bool tty_, shown_ = false, printed_ = false;
   Clock::time_point start_, last_;
 };
 
@@ -144,18 +156,24 @@ kiln::Engine build_with_progress(const kiln::Model& model, kiln::BuildConfig con
 void Source::open(const std::string& p) {
   path = p;
   require_file(path);
-  if (is_model_path(path)) model.emplace(kiln::Model::load(path));
-  else engine = kiln::Engine::load(path);
+  if (is_model_path(path))
+    model.emplace(kiln::Model::load(path));
+  else
+    engine = kiln::Engine::load(path);
 }
 
-const std::vector<kiln::TensorInfo>& Source::inputs() const { return model ? model->inputs() : engine.inputs(); }
+const std::vector<kiln::TensorInfo>& Source::inputs() const {
+  return model ? model->inputs() : engine.inputs();
+}
 
 void Source::build(const CLI::App& sub, const BuildOptions& o, const ShapeMap& shapes) {
   if (!model) {
-    auto given = sub.get_options([](const CLI::Option* opt) { return opt->get_group() == "Build options" && opt->count() > 0; });
+    auto given =
+        sub.get_options([](const CLI::Option* opt) { return opt->get_group() == "Build options" && opt->count() > 0; });
     if (!given.empty())
-      kiln::log(kiln::LogLevel::Warning, "build options (" + given.front()->get_name() + (given.size() > 1 ? ", ..." : "") +
-                                             ") are ignored: '" + path + "' is an already built plan");
+      kiln::log(kiln::LogLevel::Warning, "build options (" + given.front()->get_name() +
+                                             (given.size() > 1 ? ", ..." : "") + ") are ignored: '" + path +
+                                             "' is an already built plan");
     return;
   }
   double s = 0;

@@ -120,16 +120,14 @@ struct RandomSpec {
   int64_t int_lo = 0, int_hi = 10;  // integer inputs uniform in [int_lo, int_hi)
 };
 // Deterministic across platforms: floats uniform in [-1, 1], integers in [lo, hi), bool 0/1.
-kiln::Tensor random_tensor(kiln::DType dtype, const kiln::Shape& shape, std::mt19937_64& rng,
-                           const RandomSpec& spec);
+kiln::Tensor random_tensor(kiln::DType dtype, const kiln::Shape& shape, std::mt19937_64& rng, const RandomSpec& spec);
 // The shape an input runs with: `shapes` if it names the input (rank checked), else the profile's opt.
 kiln::Shape run_shape(const kiln::TensorInfo& in, const kiln::Profile& p0, const ShapeMap& shapes);
 // InvalidArgument when `shapes` names something that is not an input.
-void check_input_names(const ShapeMap& shapes, const std::vector<kiln::TensorInfo>& inputs,
-                       const std::string& flag);
+void check_input_names(const ShapeMap& shapes, const std::vector<kiln::TensorInfo>& inputs, const std::string& flag);
 // Random tensors for every input not in `given`, in input order from one generator.
-kiln::TensorMap complete_inputs(const kiln::Engine& engine, const kiln::TensorMap& given,
-                                const ShapeMap& shapes, const RandomSpec& spec);
+kiln::TensorMap complete_inputs(const kiln::Engine& engine, const kiln::TensorMap& given, const ShapeMap& shapes,
+                                const RandomSpec& spec);
 // "int_lo:int_hi" -> spec fields. Throws InvalidArgument.
 void parse_int_range(const std::string& text, RandomSpec* spec);
 // Statistics over all elements: count, min, max, mean, NaN/Inf counts, first values.

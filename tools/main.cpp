@@ -15,10 +15,14 @@ std::string version_text() {
 }
 
 void set_verbosity(int verbose, bool quiet) {
-  if (quiet) kiln::set_log_level(kiln::LogLevel::Error);
-  else if (verbose >= 3) kiln::set_log_level(kiln::LogLevel::Trace);
-  else if (verbose == 2) kiln::set_log_level(kiln::LogLevel::Debug);
-  else if (verbose == 1) kiln::set_log_level(kiln::LogLevel::Info);
+  if (quiet)
+    kiln::set_log_level(kiln::LogLevel::Error);
+  else if (verbose >= 3)
+    kiln::set_log_level(kiln::LogLevel::Trace);
+  else if (verbose == 2)
+    kiln::set_log_level(kiln::LogLevel::Debug);
+  else if (verbose == 1)
+    kiln::set_log_level(kiln::LogLevel::Info);
 }
 
 }  // namespace

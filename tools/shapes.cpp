@@ -11,7 +11,9 @@
 namespace kiln_cli {
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw kiln::Error(kiln::ErrorCode::InvalidArgument, msg); }
+[[noreturn]] void bad(const std::string& msg) {
+  throw kiln::Error(kiln::ErrorCode::InvalidArgument, msg);
+}
 
 bool parse_u64(const std::string& s, uint64_t* v) {
   if (s.empty()) return false;
@@ -83,8 +85,8 @@ size_t parse_bytes(const std::string& text, const std::string& flag) {
   uint64_t mul = 1;
   if (!suf.empty()) {
     static const std::map<std::string, uint64_t> k = {
-        {"B", 1},         {"K", 1ull << 10}, {"KB", 1ull << 10}, {"KIB", 1ull << 10}, {"M", 1ull << 20},
-        {"MB", 1ull << 20}, {"MIB", 1ull << 20}, {"G", 1ull << 30}, {"GB", 1ull << 30}, {"GIB", 1ull << 30}};
+        {"B", 1},           {"K", 1ull << 10},   {"KB", 1ull << 10}, {"KIB", 1ull << 10}, {"M", 1ull << 20},
+        {"MB", 1ull << 20}, {"MIB", 1ull << 20}, {"G", 1ull << 30},  {"GB", 1ull << 30},  {"GIB", 1ull << 30}};
     auto it = k.find(suf);
     if (it == k.end()) bad(flag + ": '" + text + "' has an unknown unit '" + s.substr(i) + "' (use K, M or G)");
     mul = it->second;
@@ -120,11 +122,16 @@ std::vector<ProfileSpec> collect_profiles(const CLI::App& sub, const ShapeFlags&
       continue;
     }
     ShapeMap ProfileSpec::*field = nullptr;
-    if (o == f.min) field = &ProfileSpec::min;
-    else if (o == f.opt) field = &ProfileSpec::opt;
-    else if (o == f.max) field = &ProfileSpec::max;
-    else if (f.shapes && o == f.shapes) field = &ProfileSpec::fixed;
-    else continue;
+    if (o == f.min)
+      field = &ProfileSpec::min;
+    else if (o == f.opt)
+      field = &ProfileSpec::opt;
+    else if (o == f.max)
+      field = &ProfileSpec::max;
+    else if (f.shapes && o == f.shapes)
+      field = &ProfileSpec::fixed;
+    else
+      continue;
     size_t k = consumed[o]++;
     if (k >= o->results().size()) continue;
     const std::string flag = o->get_name();
@@ -140,7 +147,8 @@ std::vector<ProfileSpec> collect_profiles(const CLI::App& sub, const ShapeFlags&
   for (size_t i = 0; i < specs.size(); ++i) {
     const ProfileSpec& s = specs[i];
     if (s.min.empty() && s.opt.empty() && s.max.empty() && s.fixed.empty())
-      bad("profile " + std::to_string(i) + " (started by --profile) names no shapes; follow each --profile with "
+      bad("profile " + std::to_string(i) +
+          " (started by --profile) names no shapes; follow each --profile with "
           "--shapes or --min-shapes/--opt-shapes/--max-shapes");
   }
   return specs;

@@ -11,7 +11,9 @@
 namespace kiln_cli {
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw kiln::Error(kiln::ErrorCode::InvalidArgument, msg); }
+[[noreturn]] void bad(const std::string& msg) {
+  throw kiln::Error(kiln::ErrorCode::InvalidArgument, msg);
+}
 
 uint16_t float_to_half(float f) {
   uint32_t x;
@@ -41,12 +43,13 @@ uint16_t float_to_bf16(float f) {
 }
 
 // Uniform in [0, 1) from the top 53 bits: the same on every platform.
-double unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+double unit(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * 0x1.0p-53;
+}
 
 }  // namespace
 
-kiln::Tensor random_tensor(kiln::DType dtype, const kiln::Shape& shape, std::mt19937_64& rng,
-                           const RandomSpec& spec) {
+kiln::Tensor random_tensor(kiln::DType dtype, const kiln::Shape& shape, std::mt19937_64& rng, const RandomSpec& spec) {
   using kiln::DType;
   kiln::Tensor t(dtype, shape);
   const int64_t n = t.numel();
@@ -54,16 +57,36 @@ kiln::Tensor random_tensor(kiln::DType dtype, const kiln::Shape& shape, std::mt1
   auto rand_int = [&] { return spec.int_lo + static_cast<int64_t>(rng() % span); };
   for (int64_t i = 0; i < n; ++i) {
     switch (dtype) {
-      case DType::Float32: t.mutable_as<float>()[i] = static_cast<float>(2.0 * unit(rng) - 1.0); break;
-      case DType::Float64: t.mutable_as<double>()[i] = 2.0 * unit(rng) - 1.0; break;
-      case DType::Float16: t.mutable_as<uint16_t>()[i] = float_to_half(static_cast<float>(2.0 * unit(rng) - 1.0)); break;
-      case DType::BFloat16: t.mutable_as<uint16_t>()[i] = float_to_bf16(static_cast<float>(2.0 * unit(rng) - 1.0)); break;
-      case DType::Int64: t.mutable_as<int64_t>()[i] = rand_int(); break;
-      case DType::Int32: t.mutable_as<int32_t>()[i] = static_cast<int32_t>(rand_int()); break;
-      case DType::Int16: t.mutable_as<int16_t>()[i] = static_cast<int16_t>(rand_int()); break;
-      case DType::Int8: t.mutable_as<int8_t>()[i] = static_cast<int8_t>(rand_int()); break;
-      case DType::UInt8: t.mutable_as<uint8_t>()[i] = static_cast<uint8_t>(rand_int()); break;
-      case DType::Bool: t.mutable_as<uint8_t>()[i] = static_cast<uint8_t>(rng() >> 63); break;
+      case DType::Float32:
+        t.mutable_as<float>()[i] = static_cast<float>(2.0 * unit(rng) - 1.0);
+        break;
+      case DType::Float64:
+        t.mutable_as<double>()[i] = 2.0 * unit(rng) - 1.0;
+        break;
+      case DType::Float16:
+        t.mutable_as<uint16_t>()[i] = float_to_half(static_cast<float>(2.0 * unit(rng) - 1.0));
+        break;
+      case DType::BFloat16:
+        t.mutable_as<uint16_t>()[i] = float_to_bf16(static_cast<float>(2.0 * unit(rng) - 1.0));
+        break;
+      case DType::Int64:
+        t.mutable_as<int64_t>()[i] = rand_int();
+        break;
+      case DType::Int32:
+        t.mutable_as<int32_t>()[i] = static_cast<int32_t>(rand_int());
+        break;
+      case DType::Int16:
+        t.mutable_as<int16_t>()[i] = static_cast<int16_t>(rand_int());
+        break;
+      case DType::Int8:
+        t.mutable_as<int8_t>()[i] = static_cast<int8_t>(rand_int());
+        break;
+      case DType::UInt8:
+        t.mutable_as<uint8_t>()[i] = static_cast<uint8_t>(rand_int());
+        break;
+      case DType::Bool:
+        t.mutable_as<uint8_t>()[i] = static_cast<uint8_t>(rng() >> 63);
+        break;
     }
   }
   return t;
@@ -99,8 +122,8 @@ kiln::Shape run_shape(const kiln::TensorInfo& in, const kiln::Profile& p0, const
   auto it = shapes.find(in.name);
   if (it == shapes.end()) return p0.at(in.name).opt;
   if (it->second.size() != in.dims.size())
-    bad("--shapes: input '" + in.name + "' is " + in.str() + " (rank " + std::to_string(in.dims.size()) +
-        "), got " + dims_str(it->second));
+    bad("--shapes: input '" + in.name + "' is " + in.str() + " (rank " + std::to_string(in.dims.size()) + "), got " +
+        dims_str(it->second));
   return it->second;
 }
 
@@ -126,8 +149,14 @@ std::string tensor_summary(const kiln::Tensor& t, size_t first_n) {
   int64_t nan = 0, inf = 0, finite = 0;
   for (int64_t i = 0; i < n; ++i) {
     double v = t.at_double(i);
-    if (std::isnan(v)) { ++nan; continue; }
-    if (std::isinf(v)) { ++inf; continue; }
+    if (std::isnan(v)) {
+      ++nan;
+      continue;
+    }
+    if (std::isinf(v)) {
+      ++inf;
+      continue;
+    }
     mn = std::min(mn, v);
     mx = std::max(mx, v);
     sum += v;
@@ -140,8 +169,10 @@ std::string tensor_summary(const kiln::Tensor& t, size_t first_n) {
   const bool is_int = !kiln::dtype_is_float(t.dtype());
   for (int64_t i = 0; i < n && i < static_cast<int64_t>(first_n); ++i) {
     if (i) os << ", ";
-    if (is_int) os << t.at_int64(i);
-    else os << t.at_double(i);
+    if (is_int)
+      os << t.at_int64(i);
+    else
+      os << t.at_double(i);
   }
   os << (n > static_cast<int64_t>(first_n) ? ", ...]" : "]");
   return os.str();
@@ -150,8 +181,8 @@ std::string tensor_summary(const kiln::Tensor& t, size_t first_n) {
 std::string sanitize_name(const std::string& name) {
   std::string s;
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     s += ok ? c : '_';
   }
   if (s.empty() || s == "." || s == "..") s = "_" + s;

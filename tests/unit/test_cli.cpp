@@ -31,7 +31,9 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
+std::string q(const std::string& s) {
+  return "'" + s + "'";
+}
 
 class Cli : public ::testing::Test {
  protected:
@@ -72,10 +74,10 @@ class Cli : public ::testing::Test {
   static inline fs::path dir_;
 };
 
-#define EXPECT_KILN_ERROR(r, code_)                                                                    \
-  do {                                                                                                 \
+#define EXPECT_KILN_ERROR(r, code_)                                                                             \
+  do {                                                                                                          \
     EXPECT_EQ((r).code, kiln::exit_code(ErrorCode::code_)) << "stdout:\n" << (r).out << "stderr:\n" << (r).err; \
-    EXPECT_NE((r).err.find(std::string("kiln: error: ") + #code_ + ": "), std::string::npos) << (r).err; \
+    EXPECT_NE((r).err.find(std::string("kiln: error: ") + #code_ + ": "), std::string::npos) << (r).err;        \
   } while (0)
 
 // ---- no model needed ----------------------------------------------------------------------------
@@ -220,7 +222,9 @@ TEST_F(Cli, RandomInputsAreSeeded) {
   Result a = cli("run " + q(plan) + " --seed 3"), b = cli("run " + q(plan) + " --seed 3"),
          c = cli("run " + q(plan) + " --seed 4");
   ASSERT_EQ(a.code, 0) << a.err;
-  auto outputs = [](const std::string& s) { return s.substr(s.find("outputs:"), s.find("latency:") - s.find("outputs:")); };
+  auto outputs = [](const std::string& s) {
+    return s.substr(s.find("outputs:"), s.find("latency:") - s.find("outputs:"));
+  };
   EXPECT_EQ(outputs(a.out), outputs(b.out));
   EXPECT_NE(outputs(a.out), outputs(c.out));
   EXPECT_NE(a.out.find("float32[2,4]"), std::string::npos) << a.out;  // profile 0's opt batch
