@@ -306,4 +306,21 @@ TEST_F(Cli, InspectJson) {
   EXPECT_NE(t.out.find("tactic"), std::string::npos) << t.out;
 }
 
+// The bundled demo CNN against ONNX Runtime's outputs (tests/models/gen_e2e_models.py), through the CLI.
+TEST_F(Cli, DemoModelMatchesOnnxRuntime) {
+  const std::string e2e = std::string(KILN_TEST_MODELS) + "/e2e";
+  std::string plan = tmp("demo.kiln");
+  Result r = cli("build " + q(std::string(KILN_SOURCE_DIR) + "/models/kiln_demo_cnn.onnx") + " -o " + q(plan) +
+                 " --min-shapes input:1x3x64x64 --opt-shapes input:3x3x64x64 --max-shapes input:4x3x64x64");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* b : {"batch1", "batch3"}) {
+    std::string data = q(e2e + "/demo/" + b);
+    r = cli("run " + q(plan) + " --inputs " + data + " --expect " + data);
+    EXPECT_EQ(r.code, 0) << b << "\n" << r.out << r.err;
+  }
+  std::string bn = q(e2e + "/bn/batch2");
+  r = cli("run " + q(e2e + "/bn/model.onnx") + " --inputs " + bn + " --expect " + bn);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+}
+
 }  // namespace
