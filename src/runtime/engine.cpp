@@ -8,7 +8,11 @@
 
 namespace kiln {
 
-Engine Engine::load(const std::string& path) { return deserialize(util::read_file(path), path); }
+Engine Engine::load(const std::string& path) {
+  ir::register_all_ops();
+  // The weight tensors view this one buffer: memory stays near the plan size.
+  return Engine(plan::deserialize(std::make_shared<const std::string>(util::read_file(path)), path));
+}
 
 Engine Engine::deserialize(const std::string& bytes, const std::string& origin) {
   ir::register_all_ops();
