@@ -1,5 +1,5 @@
 // The kiln CLI, run as a process (KILN_CLI): exit codes, output and files. Models and test data come from
-// gen_cli_models() in tests/models/gen_test_models.py.
+// tests/models/gen_cli_models.py (registered by tests/cli.cmake).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
