@@ -1,5 +1,6 @@
 // kiln run PLAN|MODEL [--inputs DIR] [--input name=file ...] [--shapes ...] [--output-dir DIR]
 //                     [--format npy|pb] [--expect DIR] [--rtol R] [--atol A] [--seed N]
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iomanip>
@@ -170,16 +171,20 @@ int run_run(RunArgs& a, const CLI::App& sub) {
   std::ostream& os = std::cout;
   os << "run " << a.path << " (" << e.target() << ", " << e.precision() << ", profile " << ctx.last_profile() << ")\n";
   if (src.build_seconds >= 0) os << "  built in " << std::fixed << std::setprecision(3) << src.build_seconds << " s\n";
+  int w = 0;  // name column width
+  for (const auto* list : {&e.inputs(), &e.outputs()})
+    for (const auto& t : *list) w = std::max(w, static_cast<int>(t.name.size()));
   os << std::defaultfloat << "inputs:\n";
   for (const auto& in : e.inputs()) {
     const kiln::Tensor& t = inputs.at(in.name);
     std::string from = origin.count(in.name) ? origin[in.name] : "random, seed " + std::to_string(a.seed);
-    os << "  " << in.name << "  " << t.type_str() << "  (" << from << ")  " << tensor_summary(t) << "\n";
+    os << "  " << std::left << std::setw(w) << in.name << "  " << t.type_str() << "  (" << from << ")  "
+       << tensor_summary(t) << "\n";
   }
   os << "outputs:\n";
   for (const auto& out : e.outputs()) {
     const kiln::Tensor& t = outs.at(out.name);
-    os << "  " << out.name << "  " << t.type_str() << "  " << tensor_summary(t) << "\n";
+    os << "  " << std::left << std::setw(w) << out.name << "  " << t.type_str() << "  " << tensor_summary(t) << "\n";
   }
   os << "latency: " << std::fixed << std::setprecision(3) << ms << " ms (one run, no warm-up; see kiln bench)\n"
      << std::defaultfloat;
