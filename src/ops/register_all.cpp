@@ -2,10 +2,22 @@
 #include <mutex>
 
 #include "ir/op_registry.h"
+#include "ops/common.h"
 
 namespace kiln::ir {
 void register_all_ops() {
   static std::once_flag once;
-  std::call_once(once, [] {});
+  std::call_once(once, [] {
+    ops::register_elementwise_unary();
+    ops::register_elementwise_binary();
+    ops::register_conv();
+    ops::register_pool();
+    ops::register_normalization();
+    ops::register_matmul();
+    ops::register_shape_ops();
+    ops::register_tensor_ops();
+    ops::register_generators();
+    ops::register_reduce();
+  });
 }
 }  // namespace kiln::ir
