@@ -1,0 +1,169 @@
+// kiln inspect PLAN|MODEL [--json]
+#include <algorithm>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "common.h"
+
+namespace kiln_cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+struct InspectArgs {
+  std::string path;
+  bool json = false;
+};
+
+json dims_json(const kiln::TensorInfo& t) {
+  json d = json::array();
+  for (const kiln::Dim& dim : t.dims) {
+    if (dim.is_static())
+      d.push_back(dim.value);
+    else
+      d.push_back(dim.symbol.empty() ? "?" : dim.symbol);
+  }
+  return d;
+}
+
+json infos_json(const std::vector<kiln::TensorInfo>& v) {
+  json a = json::array();
+  for (const auto& t : v)
+    a.push_back({{"name", t.name}, {"dtype", kiln::dtype_name(t.dtype)}, {"dims", dims_json(t)}, {"type", t.str()}});
+  return a;
+}
+
+void print_infos(std::ostream& os, const char* title, const std::vector<kiln::TensorInfo>& v) {
+  os << "  " << title << ":\n";
+  size_t w = 0;
+  for (const auto& t : v) w = std::max(w, t.name.size());
+  for (const auto& t : v)
+    os << "    " << std::left << std::setw(static_cast<int>(w)) << t.name << "  " << t.str() << "\n";
+}
+
+void print_ops(std::ostream& os, const std::map<std::string, size_t>& ops) {
+  os << "  ops:\n";
+  for (const auto& [op, n] : ops) os << "    " << std::left << std::setw(20) << op << " " << n << "\n";
+}
+
+int inspect_plan(const InspectArgs& a) {
+  kiln::Engine e = kiln::Engine::load(a.path);
+  std::vector<kiln::NodeInfo> nodes = e.nodes();
+  std::map<std::string, size_t> ops;
+  for (const auto& n : nodes) ops[n.op]++;
+  const size_t size = file_size_or_zero(a.path);
+  if (a.json) {
+    json j;
+    j["kind"] = "plan";
+    j["path"] = a.path;
+    j["file_size"] = size;
+    j["kiln_version"] = e.kiln_version();
+    j["build_id"] = e.build_id();
+    j["target"] = e.target();
+    j["precision"] = e.precision();
+    j["weights_bytes"] = e.weights_bytes();
+    j["inputs"] = infos_json(e.inputs());
+    j["outputs"] = infos_json(e.outputs());
+    json profiles = json::array();
+    for (const auto& p : e.profiles()) {
+      json pj = json::object();
+      for (const auto& [name, r] : p.shapes()) pj[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
+      profiles.push_back(pj);
+    }
+    j["profiles"] = profiles;
+    j["op_counts"] = ops;
+    j["node_count"] = nodes.size();
+    json nj = json::array();
+    for (const auto& n : nodes)
+      nj.push_back({{"name", n.name}, {"op", n.op}, {"dtype", n.dtype}, {"tactic", n.tactic}});
+    j["nodes"] = nj;
+    j["inspected_by"] = {{"kiln_version", kiln::version()}, {"build_id", kiln::build_id()}};
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::ostream& os = std::cout;
+  os << "plan " << a.path << "\n"
+     << "  size:         " << human_bytes(size) << "\n"
+     << "  kiln version: " << e.kiln_version() << "\n"
+     << "  build id:     " << e.build_id() << "\n"
+     << "  target:       " << e.target() << "\n"
+     << "  precision:    " << e.precision() << "\n"
+     << "  weights:      " << human_bytes(e.weights_bytes()) << "\n";
+  print_engine_io(os, e);
+  print_ops(os, ops);
+  size_t wn = 4, wo = 2, wd = 5;
+  for (const auto& n : nodes) {
+    wn = std::max(wn, n.name.size());
+    wo = std::max(wo, n.op.size());
+    wd = std::max(wd, n.dtype.size());
+  }
+  const int wi = static_cast<int>(std::to_string(nodes.size()).size());
+  auto row = [&](const std::string& i, const std::string& n, const std::string& o, const std::string& d,
+                 const std::string& t) {
+    os << "    " << std::right << std::setw(wi) << i << "  " << std::left << std::setw(static_cast<int>(wn)) << n
+       << "  " << std::setw(static_cast<int>(wo)) << o << "  " << std::setw(static_cast<int>(wd)) << d << "  " << t
+       << "\n";
+  };
+  os << "  nodes (" << nodes.size() << "):\n";
+  row("#", "name", "op", "dtype", "tactic");
+  for (size_t i = 0; i < nodes.size(); ++i)
+    row(std::to_string(i), nodes[i].name, nodes[i].op, nodes[i].dtype, nodes[i].tactic);
+  return 0;
+}
+
+int inspect_model(const InspectArgs& a) {
+  kiln::Model m = kiln::Model::load(a.path);
+  const size_t size = file_size_or_zero(a.path);
+  if (a.json) {
+    json j;
+    j["kind"] = "model";
+    j["path"] = a.path;
+    j["file_size"] = size;
+    j["ir_version"] = m.ir_version();
+    j["opset"] = m.opset();
+    j["producer"] = m.producer();
+    j["sha256"] = m.content_hash();
+    j["inputs"] = infos_json(m.inputs());
+    j["outputs"] = infos_json(m.outputs());
+    j["node_count"] = m.node_count();
+    j["op_counts"] = m.op_counts();
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::ostream& os = std::cout;
+  os << "model " << a.path << "\n"
+     << "  size:       " << human_bytes(size) << "\n"
+     << "  ir_version: " << m.ir_version() << "\n"
+     << "  opset:      " << m.opset() << "\n"
+     << "  producer:   " << (m.producer().empty() ? "(none)" : m.producer()) << "\n"
+     << "  sha256:     " << m.content_hash() << "\n";
+  print_infos(os, "inputs", m.inputs());
+  print_infos(os, "outputs", m.outputs());
+  os << "  nodes:      " << m.node_count() << "\n";
+  print_ops(os, m.op_counts());
+  return 0;
+}
+
+}  // namespace
+
+void print_engine_io(std::ostream& os, const kiln::Engine& e) {
+  print_infos(os, "inputs", e.inputs());
+  print_infos(os, "outputs", e.outputs());
+  os << "  profiles:\n";
+  for (size_t i = 0; i < e.profiles().size(); ++i) os << "    [" << i << "] " << e.profiles()[i].str() << "\n";
+}
+
+Command register_inspect(CLI::App& parent) {
+  auto args = std::make_shared<InspectArgs>();
+  CLI::App* sub = parent.add_subcommand("inspect", "Describe a plan (nodes, tactics, profiles) or an ONNX model");
+  sub->add_option("file", args->path, "Plan file, or ONNX model (.onnx)")->required();
+  sub->add_flag("--json", args->json, "Print one JSON object instead of text");
+  return {sub, [args] {
+            require_file(args->path);
+            return is_model_path(args->path) ? inspect_model(*args) : inspect_plan(*args);
+          }};
+}
+
+}  // namespace kiln_cli
