@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "util/log.h"
+
 namespace kiln {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::Warning)};
@@ -12,7 +14,21 @@ LogSink& sink() {
   static LogSink s;
   return s;
 }
+thread_local detail::LogCapture* t_capture = nullptr;
 }  // namespace
+
+namespace detail {
+LogCapture::LogCapture(LogLevel level) : level_(level), outer_(t_capture) { t_capture = this; }
+LogCapture::~LogCapture() { t_capture = outer_; }
+void LogCapture::add(LogLevel level, const std::string& message) {
+  lines_.push_back(std::string(log_level_name(level)) + " " + message);
+}
+bool log_wanted(LogLevel level) {
+  if (level == LogLevel::Off) return false;
+  if (t_capture && static_cast<int>(level) >= static_cast<int>(t_capture->level())) return true;
+  return static_cast<int>(level) >= g_level.load();
+}
+}  // namespace detail
 
 const char* log_level_name(LogLevel l) {
   switch (l) {
@@ -33,7 +49,9 @@ void set_log_sink(LogSink s) {
   sink() = std::move(s);
 }
 void log(LogLevel level, const std::string& message) {
-  if (level == LogLevel::Off || static_cast<int>(level) < g_level.load()) return;
+  if (level == LogLevel::Off) return;
+  if (t_capture && static_cast<int>(level) >= static_cast<int>(t_capture->level())) t_capture->add(level, message);
+  if (static_cast<int>(level) < g_level.load()) return;
   std::lock_guard<std::mutex> lk(g_mu);
   if (sink()) {
     sink()(level, message);
