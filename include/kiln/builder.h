@@ -17,6 +17,17 @@ enum class Precision { FP32, FP16, BF16 };
 const char* target_name(Target t);
 const char* precision_name(Precision p);
 
+// What a build did, for reports (the backend's report.json). Filled when BuildConfig::stats is set.
+struct BuildStats {
+  std::vector<std::string> passes_run;      // every pass the pipeline ran, in order
+  std::vector<std::string> passes_changed;  // those that changed the graph
+  size_t nodes = 0;                         // nodes of the built graph
+  size_t tactics_timed = 0;                 // nodes whose tactic was chosen by timing candidates
+  size_t timing_cache_hits = 0;             // nodes whose tactic came from the timing cache
+  size_t timing_cache_misses = 0;           // nodes the timing cache did not know (recorded into it)
+  std::string timing_cache;                 // what happened to the cache file ("" when none was given)
+};
+
 struct BuildConfig {
   Target target = Target::Cpu;
   int device = 0;  // CUDA ordinal when target == Cuda
@@ -33,6 +44,8 @@ struct BuildConfig {
   std::string timing_cache_path;
   // Called during the build with a fraction in [0,1] and a step name.
   std::function<void(double, const std::string&)> progress;
+  // When set, receives what the build did.
+  BuildStats* stats = nullptr;
 };
 
 // Imports nothing: `model` is already parsed. Runs the pass pipeline per profile, picks tactics and

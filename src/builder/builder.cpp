@@ -1,8 +1,10 @@
 // build_engine: profiles -> specialized graph -> pass pipeline -> tactics -> Engine.
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "builder/profiles.h"
+#include "builder/timing_cache.h"
 #include "ir/op_registry.h"
 #include "kiln/builder.h"
 #include "kiln/version.h"
@@ -50,19 +52,47 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   builder::specialize_inputs(impl->graph, impl->inputs, impl->profiles);
 
   report(0.1, "passes");
-  auto changed = passes::run_pipeline(impl->graph, passes::cpu_pipeline(config.optimization_level));
+  BuildStats local_stats;
+  BuildStats& stats = config.stats ? *config.stats : local_stats;
+  stats = BuildStats{};
+  const auto pipeline = passes::cpu_pipeline(config.optimization_level);
+  for (const auto& p : pipeline) stats.passes_run.push_back(p.name);
+  auto changed = passes::run_pipeline(impl->graph, pipeline);
   for (const auto& p : changed) KILN_DEBUG("build: pass " << p << " changed the graph");
+  stats.passes_changed = changed;
 
   report(0.6, "tactics");
+  // The timing cache (when given): a known signature reuses its tactic; every choice is recorded and merged back.
+  std::optional<builder::TimingCache> timing;
+  const std::string timing_target = builder::timing_target(config.target, config.device);
+  if (!config.timing_cache_path.empty()) timing = builder::TimingCache::load(config.timing_cache_path, &stats.timing_cache);
   size_t i = 0;
   for (auto& n : impl->graph.nodes) {
     auto cands = runtime::cpu::tactics_for(n);
     if (cands.empty()) KILN_THROW(Unsupported, n.label() << ": no CPU kernel (opset " << n.opset << ")");
-    n.tactic = cands.front().name;
+    n.tactic = cands.front().name;  // the heuristic choice (the only candidate until timed tactics exist)
+    if (timing) {
+      const std::string sig = builder::tactic_signature(impl->graph, n);
+      const builder::TimingEntry* hit = timing->lookup(timing_target, sig);
+      bool used = false;
+      if (hit)
+        for (const auto& c : cands)
+          if (c.name == hit->tactic) used = true;
+      if (used) {
+        n.tactic = hit->tactic;
+        ++stats.timing_cache_hits;
+      } else {
+        ++stats.timing_cache_misses;
+        timing->record(timing_target, sig, builder::TimingEntry{n.tactic, -1, static_cast<int>(cands.size())});
+      }
+    }
     if (config.progress && impl->graph.nodes.size() > 50 && ++i % 50 == 0)
       report(0.6 + 0.35 * double(i) / double(impl->graph.nodes.size()), "tactics " + std::to_string(i) + "/" +
                                                                             std::to_string(impl->graph.nodes.size()));
   }
+  stats.nodes = impl->graph.nodes.size();
+  if (timing && stats.timing_cache_misses > 0 && timing->save_merged(config.timing_cache_path))
+    stats.timing_cache += ", saved";
   // Output dtypes/shapes as the optimized graph computes them.
   for (auto& o : impl->outputs)
     if (const ir::ValueType* t = impl->graph.type_of(o.name)) o.dtype = t->dtype;
