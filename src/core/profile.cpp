@@ -26,6 +26,7 @@ Profile& Profile::add_input_shape(const std::string& name, const Shape& min, con
                                                         << ", got min " << shape_str(min) << ", opt " << shape_str(opt)
                                                         << ", max " << shape_str(max));
   }
+  if (!shapes_.count(name)) order_.push_back(name);
   shapes_[name] = ShapeRange{min, opt, max};
   return *this;
 }
