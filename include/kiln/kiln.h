@@ -1,10 +1,13 @@
 // kiln — umbrella header.
 #pragma once
+#include "kiln/backend.h"
+#include "kiln/backend_config.h"
 #include "kiln/builder.h"
 #include "kiln/compare.h"
 #include "kiln/device.h"
 #include "kiln/dtype.h"
 #include "kiln/engine.h"
+#include "kiln/graph_spec.h"
 #include "kiln/error.h"
 #include "kiln/logging.h"
 #include "kiln/model.h"

@@ -1,4 +1,5 @@
 // kiln::Model: a thin public face over the importer's result.
+#include <filesystem>
 #include <sstream>
 
 #include "kiln/model.h"
@@ -27,12 +28,15 @@ std::string TensorInfo::str() const {
 Model Model::load(const std::string& path) {
   auto impl = std::make_shared<detail::ModelImpl>();
   impl->m = onnx_import::import_model_file(path);
+  std::error_code ec;
+  impl->source_path = std::filesystem::absolute(path, ec).string();
   return Model(std::move(impl));
 }
 
 Model Model::from_bytes(const std::string& bytes, const std::string& base_dir) {
   auto impl = std::make_shared<detail::ModelImpl>();
   impl->m = onnx_import::import_model_bytes(bytes, base_dir);
+  impl->source_bytes = std::make_shared<const std::string>(bytes);
   return Model(std::move(impl));
 }
 
