@@ -1,4 +1,4 @@
-// kiln run PLAN|MODEL [--inputs DIR] [--input name=file ...] [--shapes ...] [--output-dir DIR]
+// kiln run PLAN|MODEL|--checkpoint DIR [--inputs DIR] [--input name=file ...] [--shapes ...] [--output-dir DIR]
 //                     [--format npy|pb] [--expect DIR] [--rtol R] [--atol A] [--seed N]
 #include <algorithm>
 #include <chrono>
@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -21,7 +22,7 @@ namespace {
 }
 
 struct RunArgs {
-  std::string path, inputs_dir, output_dir, format = "npy", expect_dir, int_range;
+  std::string path, inputs_dir, output_dir, format = "npy", expect_dir, int_range, checkpoint;
   std::vector<std::string> input_files, shapes;
   double rtol = -1, atol = -1, l2 = -1;
   uint64_t seed = 0;
@@ -147,7 +148,19 @@ int run_run(RunArgs& a, const CLI::App& sub) {
   if (!a.int_range.empty()) parse_int_range(a.int_range, &rs);
 
   Source src;
-  src.open(a.path);
+  std::optional<kiln::EngineBackend> backend;  // --checkpoint: a deployed EngineBackend runs the inputs
+  if (!a.checkpoint.empty()) {
+    if (!a.path.empty()) bad("give a plan or model file, or --checkpoint DIR, not both");
+    backend.emplace(kiln::EngineBackend::load(a.checkpoint));  // verifies SHA256SUMS
+    const bool device_given = sub.get_option("--device")->count() > 0;
+    backend->deploy(device_given ? std::optional<std::string>(a.b.device) : std::nullopt);
+    src.path = a.checkpoint;
+    src.engine = backend->engine();
+    a.path = a.checkpoint;
+  } else {
+    if (a.path.empty()) bad("give a plan or model file, or --checkpoint DIR");
+    src.open(a.path);
+  }
   check_input_names(shapes, src.inputs(), "--shapes");
   std::map<std::string, std::string> origin;
   kiln::TensorMap given = load_given(a, src.inputs(), &origin);
@@ -159,17 +172,21 @@ int run_run(RunArgs& a, const CLI::App& sub) {
     shapes[name] = t.shape();
   }
   if (!a.output_dir.empty()) ensure_dir(a.output_dir);
-  src.build(sub, a.b, shapes);
+  if (!backend) src.build(sub, a.b, shapes);
   const kiln::Engine& e = src.engine;
 
   kiln::TensorMap inputs = complete_inputs(e, given, shapes, rs);
   kiln::ExecutionContext ctx = e.create_context();
   auto t0 = std::chrono::steady_clock::now();
-  kiln::TensorMap outs = ctx.run(inputs);
+  kiln::TensorMap outs = backend ? backend->infer(inputs) : ctx.run(inputs);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 
   std::ostream& os = std::cout;
-  os << "run " << a.path << " (" << e.target() << ", " << e.precision() << ", profile " << ctx.last_profile() << ")\n";
+  if (backend)
+    os << "run checkpoint " << a.path << " (" << backend->describe() << ", " << kiln::backend_state_name(backend->state())
+       << " on " << backend->device() << ", " << e.target() << ", " << e.precision() << ")\n";
+  else
+    os << "run " << a.path << " (" << e.target() << ", " << e.precision() << ", profile " << ctx.last_profile() << ")\n";
   if (src.build_seconds >= 0) os << "  built in " << std::fixed << std::setprecision(3) << src.build_seconds << " s\n";
   int w = 0;  // name column width
   for (const auto* list : {&e.inputs(), &e.outputs()})
@@ -199,7 +216,10 @@ Command register_run(CLI::App& parent) {
   auto args = std::make_shared<RunArgs>();
   CLI::App* sub = parent.add_subcommand("run", "Run a plan (or build and run an ONNX model) once and show the outputs");
   RunArgs& a = *args;
-  sub->add_option("file", a.path, "Plan file, or ONNX model (.onnx) to build on the fly")->required();
+  sub->add_option("file", a.path, "Plan file, or ONNX model (.onnx) to build on the fly");
+  sub->add_option("--checkpoint", a.checkpoint,
+                  "Run an EngineBackend checkpoint folder instead (loaded, verified, deployed on --device or the "
+                  "device it was built for)");
   sub->add_option("--inputs", a.inputs_dir, "Folder with input_0.pb, input_1.pb, ... (ONNX test-data layout)");
   sub->add_option("--input", a.input_files, "One input from a file: name=path.npy (or .pb); repeatable")
       ->allow_extra_args(false);

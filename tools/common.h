@@ -114,6 +114,23 @@ void ensure_dir(const std::string& dir);
 size_t file_size_or_zero(const std::string& path);
 std::string human_bytes(size_t n);
 
+// ---- checkpoints (checkpoint.cpp) -----------------------------------------------------------------
+struct CheckpointOptions {
+  std::string checkpoint;                // --checkpoint DIR
+  std::vector<std::string> sample_dirs;  // --sample DIR (repeatable)
+  std::string cache_dir;                 // --cache-dir DIR ("" = a temporary folder, removed afterwards)
+  bool samples_used = false;             // --samples-used: one exact profile per distinct sample shape
+};
+// One sample from a folder: input_N.pb (bound by TensorProto name, else by position) and <input>.npy files.
+kiln::Sample load_sample_dir(const std::string& dir, const std::vector<kiln::TensorInfo>& inputs);
+// Builds `model` through kiln::EngineBackend with the build flags as its config (profile flags -> a profile list,
+// else Single or, with --samples-used, SamplesUsed from the samples) and saves the checkpoint. Without --sample,
+// random samples at the profile shapes feed the correctness gate. Returns the backend (ACTIVE, or the checkpoint
+// when the cache was temporary).
+kiln::EngineBackend build_checkpoint(const kiln::Model& model, const BuildOptions& o, const CLI::App& sub,
+                                     const CheckpointOptions& c);
+void print_checkpoint_summary(std::ostream& os, const kiln::EngineBackend& b, const std::string& dir);
+
 // ---- tensors (tensors.cpp) ------------------------------------------------------------------------
 struct RandomSpec {
   uint64_t seed = 0;

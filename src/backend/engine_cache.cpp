@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "backend/profile_json.h"
+#include "ir/op_registry.h"
 #include "plan/plan.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -62,6 +63,7 @@ Engine load_plan_verified(const std::string& path, const std::string& expected_s
   if (!expected_sha.empty() && sha != expected_sha)
     KILN_THROW(Integrity, "engine file '" << path << "' has sha256 " << sha << ", expected " << expected_sha);
   if (sha_out) *sha_out = sha;
+  ir::register_all_ops();  // the runtime resolves each node's kernel through the registry
   return Engine(plan::deserialize(bytes, path));
 }
 
