@@ -3,3 +3,10 @@
 add_test(NAME gen_backend_models
          COMMAND ${KILN_PYTHON} ${CMAKE_SOURCE_DIR}/tests/models/gen_backend_models.py ${KILN_TEST_MODELS})
 set_tests_properties(gen_backend_models PROPERTIES FIXTURES_SETUP test_models)
+
+# examples/backend, built against an installed kiln and run on the bundled model (see the README).
+add_test(NAME example_backend
+  COMMAND ${CMAKE_COMMAND}
+    -DSRC=${CMAKE_SOURCE_DIR} -DBUILD=${CMAKE_BINARY_DIR} -DWORK=${CMAKE_BINARY_DIR}/example_backend
+    -P ${CMAKE_SOURCE_DIR}/tests/scripts/run_example_backend.cmake)
+set_tests_properties(example_backend PROPERTIES TIMEOUT 600 PASS_REGULAR_EXPRESSION "backend example OK")
