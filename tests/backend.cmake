@@ -10,3 +10,31 @@ add_test(NAME example_backend
     -DSRC=${CMAKE_SOURCE_DIR} -DBUILD=${CMAKE_BINARY_DIR} -DWORK=${CMAKE_BINARY_DIR}/example_backend
     -P ${CMAKE_SOURCE_DIR}/tests/scripts/run_example_backend.cmake)
 set_tests_properties(example_backend PROPERTIES TIMEOUT 600 PASS_REGULAR_EXPRESSION "backend example OK")
+
+# The backend tests alone, as their own binary (not built by default). The ThreadSanitizer build below builds just
+# this target and the library; tests/unit/test_backend_cli.cpp is left out (it runs the kiln CLI).
+file(GLOB KILN_BACKEND_TEST_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_backend*.cpp)
+list(FILTER KILN_BACKEND_TEST_SOURCES EXCLUDE REGEX "test_backend_cli\\.cpp$")
+set(KILN_BACKEND_TEST_MODELS ${KILN_TEST_MODELS} CACHE PATH "Folder with the generated test models the backend tests read")
+add_executable(kiln_backend_tests EXCLUDE_FROM_ALL ${KILN_BACKEND_TEST_SOURCES})
+target_link_libraries(kiln_backend_tests PRIVATE kiln_core GTest::gtest GTest::gtest_main nlohmann_json::nlohmann_json)
+target_include_directories(kiln_backend_tests PRIVATE ${CMAKE_SOURCE_DIR}/src ${KILN_PROTO_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
+target_compile_definitions(kiln_backend_tests PRIVATE
+  KILN_TEST_MODELS="${KILN_BACKEND_TEST_MODELS}" KILN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+kiln_set_warnings(kiln_backend_tests)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  target_compile_options(kiln_backend_tests PRIVATE -Wno-restrict)
+endif()
+
+# ThreadSanitizer: configures a separate CPU-only build (build/tsan) with -fsanitize=thread, builds the library and
+# kiln_backend_tests there, and runs them (the concurrency tests included). About 5 CPU-minutes to build.
+option(KILN_TSAN_TEST "Add the ctest that builds and runs the backend tests under ThreadSanitizer" ON)
+if(KILN_TSAN_TEST)
+  add_test(NAME backend_tsan
+    COMMAND ${CMAKE_COMMAND}
+      -DSRC=${CMAKE_SOURCE_DIR} -DWORK=${CMAKE_BINARY_DIR}/tsan -DMODELS=${KILN_TEST_MODELS} -DPYTHON=${KILN_PYTHON}
+      -DGENERATOR=${CMAKE_GENERATOR}
+      -P ${CMAKE_SOURCE_DIR}/tests/scripts/run_backend_tsan.cmake)
+  set_tests_properties(backend_tsan PROPERTIES FIXTURES_REQUIRED test_models TIMEOUT 2400 RUN_SERIAL TRUE
+                       PASS_REGULAR_EXPRESSION "backend tests under ThreadSanitizer: PASSED")
+endif()

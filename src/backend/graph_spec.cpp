@@ -164,7 +164,8 @@ GraphSpec GraphSpec::from_model(const Model& model, const std::vector<Sample>& s
 
   // Output shapes by type inference on the model graph with each distinct sample's input shapes.
   ir::register_all_ops();
-  ir::Graph work = model.impl()->m.graph;
+  ir::Graph work;
+  if (!samples.empty()) work = model.impl()->m.graph;  // a copy: inference writes the value types
   const auto base_types = work.types;
   std::map<std::vector<Shape>, std::vector<Shape>> seen;
   for (size_t s = 0; s < samples.size(); ++s) {
