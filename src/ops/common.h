@@ -217,4 +217,5 @@ void register_shape_ops();
 void register_tensor_ops();
 void register_generators();
 void register_reduce();
+void register_variadic();
 }  // namespace kiln::ops

@@ -18,6 +18,7 @@ void register_all_ops() {
     ops::register_tensor_ops();
     ops::register_generators();
     ops::register_reduce();
+    ops::register_variadic();
   });
 }
 }  // namespace kiln::ir
