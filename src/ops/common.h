@@ -218,4 +218,5 @@ void register_tensor_ops();
 void register_generators();
 void register_reduce();
 void register_variadic();
+void register_reduce_arg();
 }  // namespace kiln::ops

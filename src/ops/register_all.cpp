@@ -19,6 +19,7 @@ void register_all_ops() {
     ops::register_generators();
     ops::register_reduce();
     ops::register_variadic();
+    ops::register_reduce_arg();
   });
 }
 }  // namespace kiln::ir
