@@ -219,4 +219,5 @@ void register_generators();
 void register_reduce();
 void register_variadic();
 void register_reduce_arg();
+void register_layer_norm();
 }  // namespace kiln::ops

@@ -20,6 +20,7 @@ void register_all_ops() {
     ops::register_reduce();
     ops::register_variadic();
     ops::register_reduce_arg();
+    ops::register_layer_norm();
   });
 }
 }  // namespace kiln::ir
