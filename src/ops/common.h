@@ -220,4 +220,5 @@ void register_reduce();
 void register_variadic();
 void register_reduce_arg();
 void register_layer_norm();
+void register_split_tile();
 }  // namespace kiln::ops

@@ -21,6 +21,7 @@ void register_all_ops() {
     ops::register_variadic();
     ops::register_reduce_arg();
     ops::register_layer_norm();
+    ops::register_split_tile();
   });
 }
 }  // namespace kiln::ir
