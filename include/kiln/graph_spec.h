@@ -49,7 +49,8 @@ struct GraphSpec {
 
   // Inputs and outputs from the model's declarations, min / max per axis from the samples (outputs by shape
   // inference per sample). Every sample must give exactly the model's inputs with their dtypes, ranks and fixed
-  // dims (InvalidArgument naming the sample and input). No samples: dynamic axes stay unknown (-1).
+  // dims (InvalidArgument naming the sample and input); inputs with an initializer default may be left out (the
+  // default fills them in, here and in EngineBackend::build). No samples: dynamic axes stay unknown (-1).
   static GraphSpec from_model(const Model& model, const std::vector<Sample>& samples);
   // Declares a range for the dimension `name` (validated: InvalidArgument). Chainable.
   GraphSpec& declare_dim(const std::string& name, int64_t min, int64_t max, std::optional<int64_t> opt = std::nullopt);

@@ -217,8 +217,10 @@ EngineBackend& EngineBackend::build(const Model& model, const GraphSpec& spec, c
     backend::build_impl::check_supported(m.config);
     rec = std::make_unique<backend::BuildRecorder>(describe(), backend::memory_device(dev));
     const std::string dir = std::filesystem::absolute(cache_dir).lexically_normal().string();
+    // Inputs with initializer defaults may be left out of the samples: the defaults fill them in.
+    const std::vector<Sample> full = backend::with_input_defaults(model, samples);
     backend::build_impl::Outcome out =
-        backend::build_impl::run_build(m.config, describe(), key(), model, spec, samples, dev, dir, *rec);
+        backend::build_impl::run_build(m.config, describe(), key(), model, spec, full, dev, dir, *rec);
     m.spec = spec;
     m.artifact_dir = dir;
     m.engine_path = util::join_path(dir, "engine.kiln");

@@ -138,9 +138,19 @@ void backend::check_samples(const std::vector<Sample>& samples, const std::vecto
   for (size_t s = 0; s < samples.size(); ++s) graph_spec_impl::check_sample(samples[s], s, inputs);
 }
 
-GraphSpec GraphSpec::from_model(const Model& model, const std::vector<Sample>& samples) {
+std::vector<Sample> backend::with_input_defaults(const Model& model, const std::vector<Sample>& samples) {
+  const auto& defaults = model.impl()->m.graph.input_defaults;
+  if (defaults.empty()) return samples;
+  std::vector<Sample> out = samples;
+  for (Sample& s : out)
+    for (const auto& [name, t] : defaults) s.emplace(name, t);
+  return out;
+}
+
+GraphSpec GraphSpec::from_model(const Model& model, const std::vector<Sample>& given) {
   using namespace backend::graph_spec_impl;
   if (!model.impl()) KILN_THROW(InvalidArgument, "GraphSpec::from_model: the model is empty");
+  const std::vector<Sample> samples = backend::with_input_defaults(model, given);
   GraphSpec g;
   for (const auto& ti : model.inputs()) g.inputs.push_back(spec_of(ti));
   for (const auto& ti : model.outputs()) g.outputs.push_back(spec_of(ti));

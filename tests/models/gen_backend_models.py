@@ -4,6 +4,8 @@ Registered by tests/backend.cmake as a fixture; kept apart from the other genera
   mlp.onnx      x float32[batch,4] -> y = Relu(x @ W + b) float32[batch,3], p = Softmax(y) float32[batch,3]
   two_in.onnx   tokens float32[batch,seq], mask float32[batch,seq] -> out = Relu(tokens * mask + 0.5)
   ints.onnx     ids int64[batch,5] -> ids_out = ids + C (exact comparison)
+  defaults.onnx x float32[batch,4], scale float32[4] (an IR 8 input that is also an initializer: it has a default)
+                -> y = x * scale
 """
 import os
 import sys
@@ -53,6 +55,25 @@ def main(out):
         [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 5])],
         [helper.make_tensor_value_info("ids_out", TensorProto.INT64, ["batch", 5])],
         [c]), "ints.onnx")
+
+    defaults_model(d)
+
+
+def defaults_model(d):
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    scale = numpy_helper.from_array(np.array([0.5, -1.0, 2.0, 3.0], dtype=np.float32), "scale")
+    g = helper.make_graph(
+        [helper.make_node("Mul", ["x", "scale"], ["y"], name="mul")],
+        "backend_defaults",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4]),
+         helper.make_tensor_value_info("scale", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        [scale])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], producer_name="kiln-backend-tests")
+    m.ir_version = 8
+    save(m, os.path.join(d, "defaults.onnx"))
 
 
 if __name__ == "__main__":

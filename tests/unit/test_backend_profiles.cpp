@@ -178,3 +178,22 @@ TEST(BackendProfiles, ProfilesJsonAndFirstMatchSelectionAtRunTime) {
   // The backend stays usable after an out-of-profile call (AITune's functional test 024).
   EXPECT_EQ(b.infer(mlp_sample(8, 7)).at("y").shape(), (Shape{8, 3}));
 }
+
+TEST(BackendProfiles, InputsWithDefaultsMayBeLeftOutOfSamples) {
+  backend_test::ScratchDir dir;
+  Model model = Model::load(backend_test::model_path("defaults.onnx"));
+  ASSERT_EQ(model.inputs().size(), 2u);
+  EXPECT_TRUE(model.inputs()[1].has_default);
+  std::vector<Sample> samples = {mlp_sample(1, 1), mlp_sample(3, 2)};  // only "x"
+  GraphSpec spec = GraphSpec::from_model(model, samples);
+  EXPECT_EQ(spec.inputs[1].name, "scale");
+  EXPECT_EQ(spec.inputs[1].min_shape, (Shape{4}));
+  EngineBackend b;
+  b.build(model, spec, samples, "cpu", dir / "cache");
+  TensorMap out = b.infer(mlp_sample(2, 3));
+  EXPECT_FLOAT_EQ(static_cast<float>(out.at("y").at_double(1)), -static_cast<float>(mlp_sample(2, 3).at("x").at_double(1)));
+  // Overriding the default still works.
+  Sample with = mlp_sample(2, 3);
+  with["scale"] = Tensor::from_vector(DType::Float32, {4}, std::vector<float>{1, 1, 1, 1});
+  EXPECT_TRUE(b.infer(with).at("y").bit_equal(with.at("x")));
+}
