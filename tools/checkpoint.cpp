@@ -13,7 +13,7 @@
 namespace fs = std::filesystem;
 
 namespace kiln_cli {
-namespace {
+namespace checkpoint_cli {
 
 [[noreturn]] void bad_arg(const std::string& msg) {
   throw kiln::Error(kiln::ErrorCode::InvalidArgument, msg);
@@ -56,7 +56,9 @@ std::vector<kiln::Sample> random_samples(const kiln::Model& model, const std::ve
   return out;
 }
 
-}  // namespace
+}  // namespace checkpoint_cli
+using checkpoint_cli::bad_arg;
+using checkpoint_cli::random_samples;
 
 kiln::Sample load_sample_dir(const std::string& dir, const std::vector<kiln::TensorInfo>& inputs) {
   std::error_code ec;

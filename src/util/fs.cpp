@@ -61,9 +61,10 @@ std::string join_path(const std::string& dir, const std::string& name) {
   return (std::filesystem::path(dir) / name).string();
 }
 
-namespace {
+namespace fs_staging {
 std::atomic<unsigned> g_staging_counter{0};
-}  // namespace
+}  // namespace fs_staging
+using fs_staging::g_staging_counter;
 
 std::string make_staging_dir(const std::string& dir) {
   std::filesystem::path p = std::filesystem::absolute(dir).lexically_normal();

@@ -17,7 +17,7 @@ using backend_test::spit;
 using Json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
-namespace {
+namespace backend_cache_test {
 const std::vector<std::string> kLayout = {"build.log", "config.json", "engine.kiln", "model.onnx", "profiles.json", "report.json"};
 
 std::vector<std::string> listing(const std::string& dir) {
@@ -37,7 +37,8 @@ std::map<std::string, std::string> snapshot(const std::string& dir) {
   for (const auto& n : listing(dir)) m[n] = slurp(dir + "/" + n);
   return m;
 }
-}  // namespace
+}  // namespace backend_cache_test
+using namespace backend_cache_test;
 
 TEST(BackendCache, WritesThePinnedLayout) {
   backend_test::ScratchDir dir;

@@ -15,7 +15,7 @@ using backend_test::spit;
 using Json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
-namespace {
+namespace backend_checkpoint_test {
 void expect_same(const TensorMap& a, const TensorMap& b) {
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [n, t] : a) EXPECT_TRUE(b.at(n).bit_equal(t)) << n;
@@ -23,7 +23,8 @@ void expect_same(const TensorMap& a, const TensorMap& b) {
 std::string integrity_error(const std::string& dir) {
   return expect_error([&] { EngineBackend::load(dir); }, ErrorCode::Integrity).what();
 }
-}  // namespace
+}  // namespace backend_checkpoint_test
+using namespace backend_checkpoint_test;
 
 TEST(BackendCheckpoint, StateDictHasAITunesKeys) {
   backend_test::ScratchDir dir;

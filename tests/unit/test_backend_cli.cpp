@@ -13,7 +13,7 @@ using backend_test::slurp;
 using Json = nlohmann::ordered_json;
 namespace fs = std::filesystem;
 
-namespace {
+namespace backend_cli_test {
 struct CliRun {
   int code = -1;
   std::string out, err;
@@ -32,7 +32,8 @@ std::string sample_dir(const backend_test::ScratchDir& dir, const std::string& n
   for (const auto& [n, t] : s) save_npy(dir / (name + "/" + n + ".npy"), t);
   return dir / name;
 }
-}  // namespace
+}  // namespace backend_cli_test
+using namespace backend_cli_test;
 
 TEST(BackendCli, BuildCheckpointThenRunIt) {
   backend_test::ScratchDir dir;

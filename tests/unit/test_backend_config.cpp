@@ -9,12 +9,13 @@
 using namespace kiln;
 using backend_test::expect_error;
 
-namespace {
+namespace backend_config_test {
 const std::string kDefaultJson =
     "{\"use_dynamo\": true, \"workspace_size\": null, \"opset_version\": null, \"optimization_level\": null, "
     "\"compatibility_level\": null, \"timing_cache\": null, \"profiles\": \"single\", \"device\": \"cuda\", "
     "\"quantization_config\": null, \"enable_tf32\": true, \"use_cuda_graphs\": false}";
-}
+}  // namespace backend_config_test
+using backend_config_test::kDefaultJson;
 
 TEST(BackendConfig, DefaultsAndFieldOrderMatchAITune) {
   EngineBackendConfig c;

@@ -14,7 +14,7 @@ using backend_test::mlp_sample;
 using Fault = backend::testing::Fault;
 using Json = nlohmann::ordered_json;
 
-namespace {
+namespace backend_gate_test {
 struct FaultGuard {
   explicit FaultGuard(Fault f) { backend::testing::set_fault(f); }
   ~FaultGuard() { backend::testing::set_fault(Fault::None); }
@@ -31,7 +31,8 @@ std::string gate_failure(Fault f, const std::string& cache_dir) {
   EXPECT_FALSE(std::filesystem::exists(cache_dir));
   return e.what();
 }
-}  // namespace
+}  // namespace backend_gate_test
+using namespace backend_gate_test;
 
 TEST(BackendGate, PassesAndCoversSamplesAndProfileBounds) {
   backend_test::ScratchDir dir;

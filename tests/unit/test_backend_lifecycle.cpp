@@ -14,12 +14,13 @@ using namespace kiln;
 using backend_test::expect_error;
 using backend_test::mlp_sample;
 
-namespace {
+namespace backend_lifecycle_test {
 void expect_state_error(const std::function<void()>& f, const std::string& msg) {
   Error e = expect_error(f, ErrorCode::InvalidState);
   EXPECT_EQ(std::string(e.what()), msg);
 }
-}  // namespace
+}  // namespace backend_lifecycle_test
+using namespace backend_lifecycle_test;
 
 TEST(BackendLifecycle, InitStateRefusesEverythingButBuild) {
   EngineBackend b;

@@ -9,7 +9,7 @@ using backend_test::expect_error;
 using backend_test::mlp_sample;
 using backend_test::rand_f32;
 
-namespace {
+namespace backend_profiles_test {
 Sample two_in(int64_t batch, int64_t seq, uint64_t seed) {
   return {{"tokens", rand_f32({batch, seq}, seed)}, {"mask", rand_f32({batch, seq}, seed + 100)}};
 }
@@ -21,7 +21,8 @@ std::string what_of(const std::function<void()>& f) {
   }
   return "<no error>";
 }
-}  // namespace
+}  // namespace backend_profiles_test
+using namespace backend_profiles_test;
 
 TEST(BackendProfiles, GraphSpecFromModelAndSamples) {
   Model model = Model::load(backend_test::model_path("mlp.onnx"));

@@ -16,14 +16,15 @@ using builder::TimingCache;
 using builder::TimingEntry;
 using Json = nlohmann::ordered_json;
 
-namespace {
+namespace backend_timing_cache_test {
 Json engine_build_step(const std::string& cache_dir) {
   Json r = Json::parse(slurp(cache_dir + "/report.json"));
   for (const auto& s : r["build_results"])
     if (s["step"] == "engine build") return s;
   return Json();
 }
-}  // namespace
+}  // namespace backend_timing_cache_test
+using namespace backend_timing_cache_test;
 
 TEST(BackendTimingCache, BuildRecordsThenReusesItsChoices) {
   backend_test::ScratchDir dir;
