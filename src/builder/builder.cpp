@@ -34,9 +34,8 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   if (!model.impl()) KILN_THROW(InvalidArgument, "build_engine: model is empty");
   if (config.target == Target::Cuda)
     KILN_THROW(Unsupported, "target cuda: the CUDA executor is not part of this kiln version yet; build for the cpu target");
-  if (config.precision != Precision::FP32)
-    KILN_THROW(Unsupported, "precision " << precision_name(config.precision)
-                                         << ": the autocast pass is not part of this kiln version yet; use fp32");
+  for (const auto& k : config.keep_fp32)
+    if (k.empty()) KILN_THROW(InvalidArgument, "keep_fp32: empty op type / node name");
   if (config.optimization_level < 0 || config.optimization_level > 5)
     KILN_THROW(InvalidArgument, "optimization_level must be 0..5, got " << config.optimization_level);
 
@@ -65,6 +64,19 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   report(0.1, "passes");
   auto changed = passes::run_pipeline(impl->graph, passes::cpu_pipeline(config.optimization_level));
   for (const auto& p : changed) KILN_DEBUG("build: pass " << p << " changed the graph");
+  if (config.precision != Precision::FP32) {
+    // Strongly typed low precision: fold and fuse in float32 first, then cast (docs/precision.md).
+    report(0.5, "autocast");
+    passes::AutocastOptions ac;
+    ac.low = config.precision == Precision::FP16 ? DType::Float16 : DType::BFloat16;
+    ac.keep_io_types = config.keep_io_types;
+    ac.keep_fp32 = config.keep_fp32;
+    if (passes::autocast(impl->graph, ac))
+      passes::run_pipeline(impl->graph, {{"cast_cleanup", passes::remove_redundant_casts},
+                                         {"dead_code_elimination", passes::eliminate_dead_code}});
+  } else if (!config.keep_fp32.empty()) {
+    KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
+  }
 
   report(0.6, "tactics");
   size_t i = 0;
@@ -76,7 +88,9 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
       report(0.6 + 0.35 * double(i) / double(impl->graph.nodes.size()), "tactics " + std::to_string(i) + "/" +
                                                                             std::to_string(impl->graph.nodes.size()));
   }
-  // Output dtypes/shapes as the optimized graph computes them.
+  // Input and output dtypes as the optimized graph has them (autocast may lower them).
+  for (auto& in : impl->inputs)
+    if (const ir::ValueType* t = impl->graph.type_of(in.name)) in.dtype = t->dtype;
   for (auto& o : impl->outputs)
     if (const ir::ValueType* t = impl->graph.type_of(o.name)) o.dtype = t->dtype;
 
