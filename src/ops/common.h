@@ -209,6 +209,7 @@ namespace kiln::ops {
 // Family registration functions (called by ir::register_all_ops).
 void register_control_flow();  // ops3
 void register_pad();  // ops3
+void register_conv_transpose();  // ops3
 void register_elementwise_unary();
 void register_elementwise_binary();
 void register_conv();
