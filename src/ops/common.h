@@ -210,6 +210,7 @@ namespace kiln::ops {
 void register_control_flow();  // ops3
 void register_pad();  // ops3
 void register_conv_transpose();  // ops3
+void register_resize();  // ops3
 void register_elementwise_unary();
 void register_elementwise_binary();
 void register_conv();
