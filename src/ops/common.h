@@ -209,6 +209,7 @@ namespace kiln::ops {
 // Family registration functions (called by ir::register_all_ops).
 void register_control_flow();  // ops3
 void register_rearrange();  // ops3
+void register_selection();  // ops3
 void register_pad();  // ops3
 void register_conv_transpose();  // ops3
 void register_resize();  // ops3

@@ -10,6 +10,7 @@ void register_all_ops() {
   std::call_once(once, [] {
     ops::register_control_flow();  // ops3
     ops::register_rearrange();  // ops3
+    ops::register_selection();  // ops3
     ops::register_pad();  // ops3
     ops::register_conv_transpose();  // ops3
     ops::register_resize();  // ops3
