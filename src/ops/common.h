@@ -210,6 +210,7 @@ namespace kiln::ops {
 void register_control_flow();  // ops3
 void register_rearrange();  // ops3
 void register_selection();  // ops3
+void register_gather_scatter_nd();  // ops3
 void register_pad();  // ops3
 void register_conv_transpose();  // ops3
 void register_resize();  // ops3

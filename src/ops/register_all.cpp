@@ -11,6 +11,7 @@ void register_all_ops() {
     ops::register_control_flow();  // ops3
     ops::register_rearrange();  // ops3
     ops::register_selection();  // ops3
+    ops::register_gather_scatter_nd();  // ops3
     ops::register_pad();  // ops3
     ops::register_conv_transpose();  // ops3
     ops::register_resize();  // ops3
