@@ -214,6 +214,7 @@ void register_gather_scatter_nd();  // ops3
 void register_pad();  // ops3
 void register_conv_transpose();  // ops3
 void register_resize();  // ops3
+void register_einsum();  // ops3
 void register_elementwise_unary();
 void register_elementwise_binary();
 void register_conv();
