@@ -215,6 +215,7 @@ void register_pad();  // ops3
 void register_conv_transpose();  // ops3
 void register_resize();  // ops3
 void register_einsum();  // ops3
+void register_attention();  // ops3
 void register_elementwise_unary();
 void register_elementwise_binary();
 void register_conv();

@@ -16,6 +16,7 @@ void register_all_ops() {
     ops::register_conv_transpose();  // ops3
     ops::register_resize();  // ops3
     ops::register_einsum();  // ops3
+    ops::register_attention();  // ops3
     ops::register_elementwise_unary();
     ops::register_elementwise_binary();
     ops::register_conv();
