@@ -69,6 +69,7 @@ AttnDims attn_dims(const Node& n, const std::vector<Dim>& q, const std::vector<D
   d.B = val(first_known(q[0], first_known(k[0], v[0])));
   check_same(val(q[0]), val(k[0]), n, "Q and K batch sizes");
   check_same(val(q[0]), val(v[0]), n, "Q and V batch sizes");
+  if (d.Hq == 0 || d.Hkv == 0) KILN_THROW(InvalidModel, n.label() << ": head counts must be positive");
   if (d.Hq > 0 && d.Hkv > 0 && d.Hq % d.Hkv != 0)
     KILN_THROW(InvalidModel, n.label() << ": q heads " << d.Hq << " are not a multiple of kv heads " << d.Hkv);
   if ((pk == nullptr) != (pv == nullptr))

@@ -83,7 +83,9 @@ std::vector<ValueType> pad_infer(const InferContext& ctx) {
       out[i] = unknown_dim();
       continue;
     }
-    const int64_t v = out[i].value + b[i] + e[i];
+    int64_t v = 0;
+    if (__builtin_add_overflow(out[i].value, b[i], &v) || __builtin_add_overflow(v, e[i], &v))
+      KILN_THROW(InvalidModel, n.label() << ": pads " << b[i] << ", " << e[i] << " overflow axis " << i);
     if (v < 0 || out[i].value + std::min<int64_t>(b[i], 0) + std::min<int64_t>(e[i], 0) < 0) KILN_THROW(InvalidModel, n.label() << ": pads " << b[i] << ", " << e[i] << " crop axis " << i << " of size "
                                                   << out[i].value << " below zero");
     out[i] = static_dim(v);
@@ -146,13 +148,21 @@ void pad_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector
   full_pads(n, x.rank(), n.opset >= 11 ? &in_tensor(n, in, 1) : nullptr, has_axes ? &in_tensor(n, in, 3) : nullptr,
             has_axes, b, e);
   Shape ys = x.shape();
+  for (size_t d = 0; d < ys.size(); ++d) {
+    if (__builtin_add_overflow(x.shape()[d], b[d], &ys[d]) || __builtin_add_overflow(ys[d], e[d], &ys[d]))
+      KILN_THROW(InvalidArgument, n.label() << ": pads " << b[d] << ", " << e[d] << " overflow axis " << d);
+    if (ys[d] < 0)
+      KILN_THROW(InvalidArgument, n.label() << ": pads " << b[d] << ", " << e[d] << " crop axis " << d << " of size "
+                                            << x.shape()[d] << " below zero");
+  }
+  check_output_size(n, x.dtype(), ys);
+  if (shape_numel(ys) == 0) {
+    out[0] = Tensor(x.dtype(), ys);
+    return;
+  }
   std::vector<std::vector<int64_t>> src(ys.size());
   for (size_t d = 0; d < ys.size(); ++d) {
     const int64_t len = x.shape()[d];
-    ys[d] = len + b[d] + e[d];
-    if (ys[d] < 0)
-      KILN_THROW(InvalidArgument, n.label() << ": pads " << b[d] << ", " << e[d] << " crop axis " << d << " of size " << len
-                                            << " below zero");
     const int64_t lo = std::max<int64_t>(0, -b[d]), kept = len - lo - std::max<int64_t>(0, -e[d]);
     if (kept < 0)
       KILN_THROW(InvalidArgument, n.label() << ": pads " << b[d] << ", " << e[d] << " crop axis " << d << " of size " << len

@@ -252,9 +252,12 @@ AxisTaps axis_taps(const ResizeAttrs& a, const Geometry& g, size_t ax, int64_t i
   const int64_t start = a.mode == Mode::Nearest ? 0 : static_cast<int64_t>(std::floor(-support / s)) + 1;
   t.taps = a.mode == Mode::Nearest ? 1 : 2 - 2 * start;
   for (int64_t o = 0; o < out; ++o) {
-    const double x = source_coord(a.coord, o, in, out, static_cast<float>(scale), static_cast<float>(g.roi_start[ax]),
-                                  static_cast<float>(g.roi_end[ax]));
-    if (a.coord == Coord::TfCropAndResize && (x < 0 || x > static_cast<double>(in - 1))) t.extrapolate[static_cast<size_t>(o)] = 1;
+    double x = source_coord(a.coord, o, in, out, static_cast<float>(scale), static_cast<float>(g.roi_start[ax]),
+                            static_cast<float>(g.roi_end[ax]));
+    if (a.coord == Coord::TfCropAndResize && !(x >= 0 && x <= static_cast<double>(in - 1))) {
+      t.extrapolate[static_cast<size_t>(o)] = 1;  // also NaN / huge roi values: never converted to an index
+      x = 0;
+    }
     if (a.mode == Mode::Nearest) {
       t.idx.push_back(std::clamp<int64_t>(round_nearest(a.round, x), 0, in - 1));
       t.w.push_back(1.0);
@@ -352,14 +355,14 @@ void resize_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vec
     ys[d] = g.out[d];
   }
   check_output_size(n, x.dtype(), ys);
-  std::vector<AxisTaps> taps(ys.size());
-  for (size_t d = 0; d < ys.size(); ++d)
-    if (g.resized[d] && ys[d] > 0) taps[d] = axis_taps(a, g, d, x.shape()[d]);
   Tensor y(x.dtype(), ys);
   if (y.numel() == 0) {
     out[0] = y;
     return;
   }
+  std::vector<AxisTaps> taps(ys.size());
+  for (size_t d = 0; d < ys.size(); ++d)
+    if (g.resized[d]) taps[d] = axis_taps(a, g, d, x.shape()[d]);
   if (a.mode == Mode::Nearest) {
     dispatch(NumericTypes{}, x.dtype(), n, "input", [&](auto tag) {
       using T = DT<decltype(tag)::value>;

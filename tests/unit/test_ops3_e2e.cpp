@@ -16,7 +16,7 @@
 #include "runtime/engine_impl.h"
 
 namespace kiln::test_ops3 {
-namespace {
+namespace test_ops3_e2e_cpp {
 
 namespace fs = std::filesystem;
 
@@ -129,5 +129,5 @@ TEST(Ops3E2E, NonZeroChainWithDataDependentShapes) {
 
 TEST(Ops3E2E, GeneratedEndToEndModelsAlsoPassTheOracleSweep) { check_ops3_family("e2e_", 6); }
 
-}  // namespace
+}  // namespace test_ops3_e2e_cpp
 }  // namespace kiln::test_ops3

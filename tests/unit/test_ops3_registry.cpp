@@ -3,7 +3,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops3_registry_cpp {
 
 using Ints = std::vector<int64_t>;
 
@@ -77,5 +77,5 @@ TEST(Ops3Registry, UnknownRanksAndDimsNeverCrash) {
     }
 }
 
-}  // namespace
+}  // namespace test_ops3_registry_cpp
 }  // namespace kiln::test_ops

@@ -10,7 +10,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_attention_cpp {
 
 TEST(OpsAttention, GeneratedCasesMatchOnnxRuntimeOrTheSpec) { test_ops3::check_ops3_family("att_", 17); }
 
@@ -45,6 +45,8 @@ TEST(OpsAttention, BadInputsAreTypedErrors) {
   EXPECT_EQ(error_code_of([&] { run1("Attention", 23, {q3, q3, q3}); }), ErrorCode::InvalidModel);  // no head counts
   EXPECT_EQ(error_code_of([&] { run1("Attention", 23, {q4, k4, k4}); }), ErrorCode::InvalidModel);  // 3 % 2 heads
   EXPECT_EQ(error_code_of([&] { run1("Attention", 23, {q4, q4, rand_f32({1, 3, 2}, 4)}); }), ErrorCode::InvalidModel);
+  const Tensor none = Tensor(DType::Float32, {1, 0, 2, 4});
+  EXPECT_EQ(error_code_of([&] { run1("Attention", 23, {q4, none, none}); }), ErrorCode::InvalidModel);  // 0 kv heads
   EXPECT_EQ(error_code_of([&] { run1("Attention", 23, {q4, q4, q4, Omit(), rand_f32({1, 3, 1, 4}, 5)}); }),
             ErrorCode::InvalidModel);  // past_key without past_value
   EXPECT_EQ(error_code_of([&] { run1("Attention", 23, {q4, q4, q4, rand_f32({2, 2, 2}, 6)}); }),
@@ -58,5 +60,5 @@ TEST(OpsAttention, BadInputsAreTypedErrors) {
             ErrorCode::InvalidModel);  // head counts with 4-D inputs from opset 25
 }
 
-}  // namespace
+}  // namespace test_ops_attention_cpp
 }  // namespace kiln::test_ops

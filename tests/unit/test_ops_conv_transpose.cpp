@@ -5,7 +5,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_conv_transpose_cpp {
 
 using Ints = std::vector<int64_t>;
 
@@ -51,5 +51,5 @@ TEST(OpsConvTranspose, BadInputsAreTypedErrors) {
             ErrorCode::Unsupported);
 }
 
-}  // namespace
+}  // namespace test_ops_conv_transpose_cpp
 }  // namespace kiln::test_ops

@@ -6,7 +6,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_einsum_cpp {
 
 Attrs eq(const std::string& e) { return {{"equation", e}}; }
 
@@ -53,5 +53,5 @@ TEST(OpsEinsum, BadEquationsAreTypedErrors) {
   EXPECT_EQ(error_code_of([&] { run1("Einsum", 12, {boolean({2}, {1, 0})}, eq("i->i")); }), ErrorCode::Unsupported);
 }
 
-}  // namespace
+}  // namespace test_ops_einsum_cpp
 }  // namespace kiln::test_ops

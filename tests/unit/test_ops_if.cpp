@@ -5,7 +5,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_if_cpp {
 
 using ir::Graph;
 using ir::GraphPtr;
@@ -200,5 +200,5 @@ TEST(OpsIf, RunSubgraphWithoutARunnerIsInvalidState) {
   EXPECT_DOUBLE_EQ(out.at("e").at_double(0), -2.0);
 }
 
-}  // namespace
+}  // namespace test_ops_if_cpp
 }  // namespace kiln::test_ops

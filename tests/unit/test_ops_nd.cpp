@@ -5,7 +5,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_nd_cpp {
 
 TEST(OpsNd, GeneratedCasesMatchOnnxRuntime) {
   test_ops3::check_ops3_family("gathernd_", 5);
@@ -47,5 +47,5 @@ TEST(OpsNd, BadInputsAreTypedErrors) {
             ErrorCode::InvalidArgument);
 }
 
-}  // namespace
+}  // namespace test_ops_nd_cpp
 }  // namespace kiln::test_ops

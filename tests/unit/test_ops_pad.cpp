@@ -6,7 +6,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_pad_cpp {
 
 using Ints = std::vector<int64_t>;
 
@@ -40,7 +40,10 @@ TEST(OpsPad, BadInputsAreTypedErrors) {
               run1("Pad", 13, {x, i64({4}, {0, -3, 0, 2})}, {{"mode", std::string("edge")}});
             }),
             ErrorCode::InvalidArgument);  // edge-padding an axis cropped to nothing
+  const int64_t huge = int64_t(1) << 62;
+  EXPECT_EQ(error_code_of([&] { run1("Pad", 13, {x, i64({4}, {0, huge, 0, huge})}); }), ErrorCode::InvalidArgument);
+  EXPECT_EQ(error_code_of([&] { run1("Pad", 13, {x, Const(i64({4}, {0, huge, 0, huge}))}); }), ErrorCode::InvalidModel);
 }
 
-}  // namespace
+}  // namespace test_ops_pad_cpp
 }  // namespace kiln::test_ops

@@ -5,7 +5,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_rearrange_cpp {
 
 TEST(OpsRearrange, GeneratedCasesMatchOnnxRuntime) {
   test_ops3::check_ops3_family("d2s_", 3);
@@ -48,5 +48,5 @@ TEST(OpsRearrange, BadInputsAreTypedErrors) {
   EXPECT_EQ(error_code_of([&] { run1("Trilu", 14, {rand_f32({2, 2}, 3), Const(i32({}, {1}))}); }), ErrorCode::InvalidModel);
 }
 
-}  // namespace
+}  // namespace test_ops_rearrange_cpp
 }  // namespace kiln::test_ops

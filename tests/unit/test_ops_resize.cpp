@@ -4,11 +4,13 @@
 // keep_aspect_ratio_policy, antialias (linear / cubic, down and up), 3-D (trilinear) and all-axes nearest, uint8,
 // scales / sizes as runtime inputs) against onnxruntime 1.23.2 (linear over a non-spatial axis against the onnx
 // reference evaluator: onnxruntime refuses it); hand-checked values; inference; bad input.
+#include <limits>
+
 #include "ops3_case_util.h"
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_resize_cpp {
 
 using Ints = std::vector<int64_t>;
 Attrs mode(const std::string& m, const std::string& coord = "half_pixel") {
@@ -30,6 +32,17 @@ TEST(OpsResize, HandCheckedLinearAndNearest) {
   ce["nearest_mode"] = std::string("ceil");
   expect_values(run1("Resize", 13, {x, Omit(), Const(f32({4}, {1, 1, 1, 2}))}, fl), {1, 1, 3, 3});
   expect_values(run1("Resize", 13, {x, Omit(), Const(f32({4}, {1, 1, 1, 2}))}, ce), {1, 3, 3, 3});
+}
+
+TEST(OpsResize, TfCropAndResizeExtrapolatesOutsideTheInputAndOnNanRoi) {
+  const Tensor x = f32({1, 3}, {1, 2, 4});
+  Attrs a = mode("linear", "tf_crop_and_resize");
+  a["extrapolation_value"] = -7.f;
+  // roi [-0.5, 1.5] on 3 -> 5: x = -1, 0, 1, 2, 3 -> the ends extrapolate.
+  expect_values(run1("Resize", 13, {x, Const(f32({4}, {0, -0.5f, 1, 1.5f})), Omit(), Const(i64({2}, {1, 5}))}, a),
+                {-7, 1, 2, 4, -7});
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  expect_values(run1("Resize", 13, {x, f32({4}, {0, nan, 1, 1}), Omit(), Const(i64({2}, {1, 2}))}, a), {-7, -7});
 }
 
 TEST(OpsResize, Inference) {
@@ -58,5 +71,5 @@ TEST(OpsResize, BadInputsAreTypedErrors) {
             ErrorCode::Unsupported);
 }
 
-}  // namespace
+}  // namespace test_ops_resize_cpp
 }  // namespace kiln::test_ops

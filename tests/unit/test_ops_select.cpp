@@ -7,7 +7,7 @@
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
-namespace {
+namespace test_ops_select_cpp {
 
 TEST(OpsSelect, GeneratedCasesMatchOnnxRuntime) {
   test_ops3::check_ops3_family("topk_", 9);
@@ -48,5 +48,5 @@ TEST(OpsSelect, BadInputsAreTypedErrors) {
             ErrorCode::Unsupported);
 }
 
-}  // namespace
+}  // namespace test_ops_select_cpp
 }  // namespace kiln::test_ops
