@@ -8,6 +8,15 @@ namespace kiln::ir {
 void register_all_ops() {
   static std::once_flag once;
   std::call_once(once, [] {
+    ops::register_control_flow();  // ops3
+    ops::register_rearrange();  // ops3
+    ops::register_selection();  // ops3
+    ops::register_gather_scatter_nd();  // ops3
+    ops::register_pad();  // ops3
+    ops::register_conv_transpose();  // ops3
+    ops::register_resize();  // ops3
+    ops::register_einsum();  // ops3
+    ops::register_attention();  // ops3
     ops::register_elementwise_unary();
     ops::register_elementwise_binary();
     ops::register_conv();
@@ -18,6 +27,10 @@ void register_all_ops() {
     ops::register_tensor_ops();
     ops::register_generators();
     ops::register_reduce();
+    ops::register_variadic();
+    ops::register_reduce_arg();
+    ops::register_layer_norm();
+    ops::register_split_tile();
   });
 }
 }  // namespace kiln::ir
