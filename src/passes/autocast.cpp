@@ -13,8 +13,9 @@
 // assigned the low type casts to the low type; asking for the float32 version of a value that autocast itself made
 // by casting a float32 value returns that original value (no lossy Cast pair). Graph inputs/outputs stay float32
 // (keep_io_types) or become the low type. Valid because only the dtype of float values changes: every op computes
-// the same function, its reference kernel computes in float and rounds once to the output type, so the result
-// differs from float32 by rounding of values the ops above keep small; the sensitive accumulations see float32.
+// the same function, and its kernel computes in float and rounds once to the output type, so results differ from
+// float32 by rounding alone (the tolerance table's FP16/BF16 rows) as long as values stay inside the low type's
+// range; the computations that leave it (sums of squares, exponentials, long sums) are the ones kept in float32.
 #include <algorithm>
 #include <set>
 
@@ -108,8 +109,11 @@ class Autocast {
         continue;
       }
       bool fp32 = false;
-      for (const std::string& k : {n.op_type, n.name})
-        if (keep.count(k)) fp32 = true, matched.insert(k);
+      for (const std::string& k : {n.op_type, n.name}) {
+        if (!keep.count(k)) continue;
+        fp32 = true;
+        matched.insert(k);
+      }
       fp32 = fp32 || has_subgraph(n) || (o_.keep_sensitive_ops && n.domain == "" && sensitive_ops().count(n.op_type));
       if (!fp32 && n.domain == "" && promoting_ops().count(n.op_type))
         for (size_t i = 0; i < n.inputs.size(); ++i)
