@@ -1,7 +1,8 @@
 # ONNX backend node-test conformance (tests/conformance/README.md).
 # conformance_data regenerates the node tests of the venv's onnx package into the build tree (its wheel ships
 # their definitions but not their data); conformance runs them all through kiln's CPU engine, checks
-# skips.txt and floor.txt, and writes build/conformance.json and build/operators.md.
+# skips.txt and floor.txt, and writes build/conformance.json and build/operators.md; conformance_doc checks that
+# the committed docs/operators.md equals the generated one.
 set(KILN_NODE_TESTS ${CMAKE_BINARY_DIR}/onnx_node_tests)
 set(KILN_CONF_DIR ${CMAKE_CURRENT_SOURCE_DIR}/conformance)
 
@@ -23,5 +24,10 @@ add_test(NAME conformance
                  --skips ${KILN_CONF_DIR}/skips.txt --floor ${KILN_CONF_DIR}/floor.txt
                  --tolerances ${KILN_CONF_DIR}/tolerances.txt
                  --json ${CMAKE_BINARY_DIR}/conformance.json --doc ${CMAKE_BINARY_DIR}/operators.md)
-set_tests_properties(conformance PROPERTIES FIXTURES_REQUIRED onnx_node_tests TIMEOUT 300)
+set_tests_properties(conformance PROPERTIES FIXTURES_REQUIRED onnx_node_tests FIXTURES_SETUP conformance_results
+                                            TIMEOUT 300)
 
+add_test(NAME conformance_doc
+         COMMAND ${CMAKE_COMMAND} -DGENERATED=${CMAKE_BINARY_DIR}/operators.md
+                 -DCOMMITTED=${CMAKE_SOURCE_DIR}/docs/operators.md -P ${KILN_CONF_DIR}/check_doc.cmake)
+set_tests_properties(conformance_doc PROPERTIES FIXTURES_REQUIRED conformance_results)
