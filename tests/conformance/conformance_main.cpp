@@ -241,12 +241,13 @@ int main(int argc, char** argv) {
   for (const auto& s : stale) std::cout << "STALE skips.txt entry " << s << "\n";
 
   std::string origin = data_origin(o.data);
-  if (!o.json.empty() && !write_file(o.json, results_json(records, origin))) {
+  Schemas schemas = read_schemas(o.data);
+  if (!o.json.empty() && !write_file(o.json, results_json(records, origin, schemas))) {
     std::cerr << "kiln_conformance: cannot write " << o.json << "\n";
     return 2;
   }
   for (const auto& path : {o.doc, o.write_doc})
-    if (!path.empty() && !write_file(path, operators_markdown(records, origin))) {
+    if (!path.empty() && !write_file(path, operators_markdown(records, origin, schemas))) {
       std::cerr << "kiln_conformance: cannot write " << path << "\n";
       return 2;
     }

@@ -11,10 +11,14 @@ Tensor inputs/outputs are serialized TensorProtos, sequences SequenceProtos, opt
 onnx.backend.test.cmd_tools does for model tests. NumPy's global RNG is seeded first, so the data is the same on
 every run (upstream's committed data used another random draw of the same test definitions).
 
-Usage: gen_node_tests.py OUT_DIR   (writes OUT_DIR/.stamp with the onnx version last, so a rerun can be skipped)
+It also writes OUT/schemas.json: every operator schema of the installed onnx, `{"Op" or "domain.Op": [since
+versions]}`, so the runner can show which ONNX versions of an op kiln's registry does not list.
+
+Usage: gen_node_tests.py OUT_DIR   (writes OUT_DIR/.stamp last, so a rerun with the same versions is skipped)
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -44,10 +48,11 @@ def main() -> int:
         return 2
     out = sys.argv[1]
     import onnx
+    import onnx.defs
     from onnx.backend.test.case import node as node_cases
 
     stamp = os.path.join(out, ".stamp")
-    want = f"onnx {onnx.__version__} numpy {np.__version__} seed 0\n"
+    want = f"onnx {onnx.__version__}, numpy {np.__version__}, seed 0; gen_node_tests v2\n"
     if os.path.exists(stamp) and open(stamp).read() == want:
         print(f"node tests already generated in {out} ({want.strip()})")
         return 0
@@ -78,6 +83,12 @@ def main() -> int:
                 with open(os.path.join(ds, f"output_{j}.pb"), "wb") as f:
                     f.write(_serialize(v, g.output[j]))
         n += 1
+    schemas: dict[str, list[int]] = {}
+    for sc in onnx.defs.get_all_schemas_with_history():
+        key = f"{sc.domain}.{sc.name}" if sc.domain not in ("", "ai.onnx") else sc.name
+        schemas.setdefault(key, []).append(sc.since_version)
+    with open(os.path.join(tmp, "schemas.json"), "w") as f:
+        json.dump({k: sorted(set(v)) for k, v in sorted(schemas.items())}, f, indent=0)
     with open(os.path.join(tmp, ".stamp"), "w") as f:
         f.write(want)
     shutil.rmtree(out, ignore_errors=True)

@@ -43,10 +43,18 @@ Tally tally(const std::vector<Record>& records);
 // What the data folder says about its origin (its .stamp written by gen_node_tests.py), "" when absent.
 std::string data_origin(const std::string& data_dir);
 
+// ONNX's since versions per op ("Op" or "domain.Op"), from the data folder's schemas.json; empty when absent.
+using Schemas = std::map<std::string, std::vector<int>>;
+Schemas read_schemas(const std::string& data_dir);
+
+// ONNX since versions >= 11 of `op` that kiln's registry entry does not list (a newer schema kiln accepts but
+// does not claim to implement, e.g. new dtypes or attributes).
+std::vector<int> missing_versions(const Schemas& schemas, const std::string& qualified_op, const std::vector<int>& since);
+
 // Results as JSON: the registry (op, domain, since versions), each test and the per (op, dtype) tallies.
-std::string results_json(const std::vector<Record>& records, const std::string& origin);
+std::string results_json(const std::vector<Record>& records, const std::string& origin, const Schemas& schemas);
 
 // docs/operators.md from the registry and the results. Deterministic: same registry and results, same text.
-std::string operators_markdown(const std::vector<Record>& records, const std::string& origin);
+std::string operators_markdown(const std::vector<Record>& records, const std::string& origin, const Schemas& schemas);
 
 }  // namespace kiln::conformance
