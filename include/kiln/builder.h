@@ -31,6 +31,9 @@ struct BuildConfig {
   size_t workspace_size = 0;
   // Path of a timing cache file to load and update ("" = none).
   std::string timing_cache_path;
+  // ONNX IR >= 4 inputs that are also initializers are overridable inputs with a default (TensorInfo::has_default).
+  // true: treat their defaults as constants instead (they stop being inputs), which lets folding passes use them.
+  bool freeze_input_defaults = false;
   // Called during the build with a fraction in [0,1] and a step name.
   std::function<void(double, const std::string&)> progress;
 };

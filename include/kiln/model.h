@@ -25,6 +25,8 @@ struct TensorInfo {
   std::string name;
   DType dtype = DType::Float32;
   std::vector<Dim> dims;
+  // True for an ONNX IR >= 4 input that is also an initializer: optional at run time, the initializer is the default.
+  bool has_default = false;
   bool is_static() const;
   // "float32[batch,3,224,224]"
   std::string str() const;

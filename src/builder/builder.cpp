@@ -43,10 +43,14 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   const auto& m = model.impl()->m;
   auto impl = std::make_shared<detail::EngineImpl>();
   report(0.0, "profiles");
-  impl->profiles = builder::resolve_profiles(m.inputs, config.profiles);
   impl->inputs = m.inputs;
   impl->outputs = m.outputs;
   impl->graph = m.graph;
+  if (config.freeze_input_defaults) builder::freeze_input_defaults(impl->graph, impl->inputs);
+  else if (!impl->graph.input_defaults.empty())
+    KILN_INFO("build: " << impl->graph.input_defaults.size()
+                        << " inputs have initializer defaults and stay overridable (freeze_input_defaults folds them)");
+  impl->profiles = builder::resolve_profiles(impl->inputs, config.profiles, impl->graph.input_defaults);
   builder::specialize_inputs(impl->graph, impl->inputs, impl->profiles);
 
   report(0.1, "passes");

@@ -1,5 +1,6 @@
 #include "builder/profiles.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -8,11 +9,30 @@
 
 namespace kiln::builder {
 
-std::vector<Profile> resolve_profiles(const std::vector<TensorInfo>& inputs, const std::vector<Profile>& user) {
+void freeze_input_defaults(ir::Graph& g, std::vector<TensorInfo>& inputs) {
+  for (auto& [name, t] : g.input_defaults) {
+    g.initializers[name] = t;
+    g.inputs.erase(std::remove(g.inputs.begin(), g.inputs.end(), name), g.inputs.end());
+    inputs.erase(std::remove_if(inputs.begin(), inputs.end(), [&](const TensorInfo& ti) { return ti.name == name; }),
+                 inputs.end());
+  }
+  g.input_defaults.clear();
+}
+
+std::vector<Profile> resolve_profiles(const std::vector<TensorInfo>& inputs, const std::vector<Profile>& user_in,
+                                      const std::map<std::string, Tensor>& defaults) {
+  std::vector<Profile> user = user_in;
+  for (Profile& p : user)
+    for (const auto& [name, t] : defaults)
+      if (!p.has(name)) p.add_input_shape(name, t.shape(), t.shape(), t.shape());
   if (user.empty()) {
     Profile p;
     for (const auto& ti : inputs) {
       Shape s;
+      if (auto def = defaults.find(ti.name); def != defaults.end()) {
+        p.add_input_shape(ti.name, def->second.shape(), def->second.shape(), def->second.shape());
+        continue;
+      }
       for (size_t d = 0; d < ti.dims.size(); ++d) {
         if (ti.dims[d].is_static()) {
           s.push_back(ti.dims[d].value);

@@ -1,5 +1,6 @@
 // Profile resolution and input specialization for the builder.
 #pragma once
+#include <map>
 #include <vector>
 
 #include "ir/graph.h"
@@ -10,7 +11,12 @@ namespace kiln::builder {
 
 // Validates user profiles against the model's inputs (every input named exactly once, ranks and fixed dims
 // agree), or derives one profile from static shapes when `user` is empty (dynamic dims -> 1, with a warning).
-std::vector<Profile> resolve_profiles(const std::vector<TensorInfo>& inputs, const std::vector<Profile>& user);
+// Inputs with a default (`defaults`) may be left out of user profiles: their default's shape is added.
+std::vector<Profile> resolve_profiles(const std::vector<TensorInfo>& inputs, const std::vector<Profile>& user,
+                                      const std::map<std::string, Tensor>& defaults = {});
+
+// Turns inputs with defaults into constants (initializers) and drops them from `inputs`.
+void freeze_input_defaults(ir::Graph& g, std::vector<TensorInfo>& inputs);
 
 // Sets graph input types: a dim becomes static where every profile has min == max == the same value.
 void specialize_inputs(ir::Graph& g, const std::vector<TensorInfo>& inputs, const std::vector<Profile>& profiles);

@@ -3,9 +3,7 @@
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
 #endif
-#ifndef KILN_BUILD_ID
-#define KILN_BUILD_ID "unknown"
-#endif
+#include "kiln_build_id.h"  // generated at build time (cmake/KilnBuildId.cmake)
 
 namespace kiln {
 const char* version() { return KILN_VERSION; }

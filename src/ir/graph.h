@@ -69,6 +69,9 @@ struct Graph {
   std::vector<std::string> outputs;
   std::map<std::string, ValueType> types;       // known value types (inputs, outputs, inferred)
   std::map<std::string, Tensor> initializers;   // constant values (weights, folded constants)
+  // Runtime inputs with a default value (ONNX IR >= 4: a graph input that is also an initializer).
+  // The caller may override them; when omitted the default is used. Never folded as constants.
+  std::map<std::string, Tensor> input_defaults;
 
   bool is_constant(const std::string& v) const { return initializers.count(v) != 0; }
   const ValueType* type_of(const std::string& v) const;

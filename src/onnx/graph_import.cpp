@@ -169,16 +169,20 @@ void Importer::convert_graph(const ::onnx::GraphProto& gp, const Scope& s, ir::G
     g.initializers.emplace(name, onnx_tensor::tensor_from_proto(tp, &ext_, "initializer '" + tp.name() + "'"));
   }
 
-  // Inputs. An input that is also an initializer is a constant here: IR < 4 lists every initializer among the
-  // inputs; IR >= 4 means "overridable, with the initializer as default", which kiln does not expose yet, so such
-  // inputs stay initializers and are not runtime inputs (bound by name).
+  // Inputs. An input that is also an initializer: IR < 4 lists every initializer among the inputs, so it is a
+  // constant; IR >= 4 means "overridable, with the initializer as default" — at the top level it becomes a runtime
+  // input with a default (ir::Graph::input_defaults); in subgraphs it stays a constant.
   std::unordered_set<std::string> seen_inputs;
   for (int i = 0; i < gp.input_size(); ++i) {
     const auto& vi = gp.input(i);
     if (vi.name().empty()) KILN_THROW(InvalidModel, "graph input #" << i << " has no name");
     const std::string name = map_name(s, vi.name());
     if (!seen_inputs.insert(name).second) KILN_THROW(InvalidModel, "graph input '" << vi.name() << "' is listed twice");
-    if (g.initializers.count(name)) continue;
+    if (auto init = g.initializers.find(name); init != g.initializers.end()) {
+      if (!top_level || ir_version_ < 4) continue;
+      g.input_defaults.emplace(name, init->second);
+      g.initializers.erase(init);
+    }
     g.inputs.push_back(name);
     if (top_level) {
       g.types[name] = require_tensor_type(vi, "input '" + vi.name() + "'");
@@ -241,7 +245,7 @@ void Importer::emit_node(const ::onnx::NodeProto& np, const Scope& s, ir::Graph&
 }
 
 Importer::Importer(const ::onnx::ModelProto& model, const onnx_tensor::ExternalData& ext, OpsetMap model_opsets)
-    : model_(model), ext_(ext), model_opsets_(std::move(model_opsets)) {
+    : model_(model), ext_(ext), model_opsets_(std::move(model_opsets)), ir_version_(model.ir_version()) {
   index_functions();
   collect_names(model_.graph(), 0);
   for (const auto& f : model_.functions()) proto_nodes_ += static_cast<size_t>(f.node_size());
@@ -266,6 +270,14 @@ void Importer::import_main(ir::Graph& g, std::vector<TensorInfo>& inputs, std::v
     } else if (auto it = g.initializers.find(name); it != g.initializers.end()) {
       ti.dtype = it->second.dtype();
       for (int64_t d : it->second.shape()) ti.dims.push_back(Dim{d, ""});
+    }
+    if (auto d = g.input_defaults.find(name); d != g.input_defaults.end()) {
+      ti.has_default = true;
+      if (!g.type_of(name)) {
+        ti.dtype = d->second.dtype();
+        for (int64_t v : d->second.shape()) ti.dims.push_back(Dim{v, ""});
+        g.types[name] = ir::ValueType::of(ti.dtype, d->second.shape());
+      }
     }
     return ti;
   };

@@ -100,6 +100,7 @@ class Importer {
   const ::onnx::ModelProto& model_;
   onnx_tensor::ExternalData ext_;
   OpsetMap model_opsets_;
+  int64_t ir_version_ = 0;
   std::map<std::string, const ::onnx::FunctionProto*> functions_;  // key: domain \n name \n overload
   std::unordered_set<std::string> used_names_;  // every value name in the model and every fresh one
   std::unordered_map<std::string, size_t> next_suffix_;  // fresh-name base -> next "_k" to try

@@ -9,7 +9,7 @@
 namespace kiln::plan {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: input defaults (ONNX IR >= 4 overridable inputs)
 constexpr size_t kWeightAlignment = 64;
 // Fixed preamble: magic (8), u32 format version, u32 header length, u64 file size.
 constexpr size_t kPreambleSize = 24;

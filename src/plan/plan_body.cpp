@@ -120,6 +120,11 @@ void put_graph(codec::Writer& w, const ir::Graph& g, TensorSink& sink, int depth
     w.str(name);
     put_tensor(w, t, sink);
   }
+  w.count(g.input_defaults.size(), "input defaults");
+  for (const auto& [name, t] : g.input_defaults) {
+    w.str(name);
+    put_tensor(w, t, sink);
+  }
 }
 
 void put_infos(codec::Writer& w, const std::vector<TensorInfo>& v) {
@@ -289,6 +294,13 @@ ir::GraphPtr get_graph(codec::Reader& r, const Blob& blob, int depth) {
     Tensor t = get_tensor(r, blob, describe("initializer", name));
     g->initializers.emplace(std::move(name), std::move(t));
   }
+  size_t nd = r.count("input defaults", kMinInit);
+  for (size_t i = 0; i < nd; ++i) {
+    std::string name = r.str("input default name");
+    if (g->input_defaults.count(name)) r.fail(describe("graph", g->name) + ": duplicate input default '" + name + "'");
+    Tensor t = get_tensor(r, blob, describe("input default", name));
+    g->input_defaults.emplace(std::move(name), std::move(t));
+  }
   return g;
 }
 
@@ -363,6 +375,7 @@ void read_engine_body(codec::Reader& r, const Blob& blob, detail::EngineImpl& e)
   ir::GraphPtr g = d::get_graph(r, blob, 0);
   e.graph = std::move(*g);
   e.inputs = d::get_infos(r);
+  for (TensorInfo& ti : e.inputs) ti.has_default = e.graph.input_defaults.count(ti.name) != 0;
   e.outputs = d::get_infos(r);
   e.profiles = d::get_profiles(r);
   e.model_hash = r.str("model hash");

@@ -43,9 +43,16 @@ TensorMap ExecutionContext::run(const TensorMap& inputs) {
       KILN_THROW(InvalidArgument, "unknown input '" << name << "'; the engine's inputs are: " << os.str());
     }
   }
+  TensorMap with_defaults;
+  const TensorMap* all = &inputs;
+  if (!e.graph.input_defaults.empty()) {
+    with_defaults = inputs;
+    for (const auto& [name, t] : e.graph.input_defaults) with_defaults.emplace(name, t);
+    all = &with_defaults;
+  }
   for (const auto& ti : e.inputs) {
-    auto it = inputs.find(ti.name);
-    if (it == inputs.end()) KILN_THROW(InvalidArgument, "missing input '" << ti.name << "' (" << dims_str(ti) << ")");
+    auto it = all->find(ti.name);
+    if (it == all->end()) KILN_THROW(InvalidArgument, "missing input '" << ti.name << "' (" << dims_str(ti) << ")");
     const Tensor& t = it->second;
     if (t.empty()) KILN_THROW(InvalidArgument, "input '" << ti.name << "' is an empty tensor");
     if (t.dtype() != ti.dtype)
@@ -85,7 +92,7 @@ TensorMap ExecutionContext::run(const TensorMap& inputs) {
     throw Error(ErrorCode::ShapeOutOfProfile, os.str());
   }
   impl_->last_profile = chosen;
-  return impl_->exec->run(inputs);
+  return impl_->exec->run(*all);
 }
 
 }  // namespace kiln

@@ -68,4 +68,23 @@ model.ir_version = 8
 m = os.path.join(d, "model.onnx")
 onnx.save(model, m)
 save_case(d, m, {"x": rng.uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)}, "batch2")
+# IR >= 4: initializers listed among the graph inputs are overridable inputs with the initializer as default.
+d = os.path.join(out, "defaults")
+os.makedirs(d, exist_ok=True)
+nodes = [helper.make_node("Mul", ["x", "w"], ["xw"], name="mul"), helper.make_node("Add", ["xw", "b"], ["y"], name="add")]
+w0 = rng.uniform(0.5, 2, (1, 4)).astype(np.float32)
+b0 = rng.uniform(-1, 1, (4,)).astype(np.float32)
+g = helper.make_graph(nodes, "defaults",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4]),
+                       helper.make_tensor_value_info("w", TensorProto.FLOAT, [1, 4]),
+                       helper.make_tensor_value_info("b", TensorProto.FLOAT, [4])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])],
+                      [numpy_helper.from_array(w0, "w"), numpy_helper.from_array(b0, "b")])
+model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+model.ir_version = 8
+m = os.path.join(d, "model.onnx")
+onnx.save(model, m)
+x = rng.uniform(-1, 1, (3, 4)).astype(np.float32)
+save_case(d, m, {"x": x}, "default")
+save_case(d, m, {"x": x, "w": rng.uniform(-3, -1, (1, 4)).astype(np.float32)}, "override")
 print("e2e models written to", out)

@@ -51,7 +51,7 @@ inline detail::EngineImpl make_engine() {
   e.model_hash = "sha256:0123456789abcdef";
   ir::Graph& g = e.graph;
   g.name = "main";
-  g.inputs = {"x", "cond"};
+  g.inputs = {"x", "cond", "bias_in"};
   g.outputs = {"y", "z"};
   g.types["x"] = vt(DType::Float32, {Dim{-1, "batch"}, Dim{3, ""}});
   g.types["cond"] = vt(DType::Bool, {});
@@ -64,6 +64,7 @@ inline detail::EngineImpl make_engine() {
   g.initializers["b"] = iota_tensor(DType::Float16, {4}, 5);
   g.initializers["scale_bf16"] = iota_tensor(DType::BFloat16, {2, 2}, 9);
   g.initializers["d"] = iota_tensor(DType::Float64, {3}, 11);
+  g.input_defaults["bias_in"] = iota_tensor(DType::Float32, {4}, 13);  // IR >= 4 overridable input
   g.initializers["idx"] = iota_tensor(DType::Int64, {});  // scalar
   g.initializers["i32"] = iota_tensor(DType::Int32, {5}, 13);
   g.initializers["i16"] = iota_tensor(DType::Int16, {3}, 15);
@@ -122,7 +123,8 @@ inline detail::EngineImpl make_engine() {
   g.nodes.push_back(custom);
 
   e.inputs = {TensorInfo{"x", DType::Float32, {Dim{-1, "batch"}, Dim{3, ""}}},
-              TensorInfo{"cond", DType::Bool, {}}};
+              TensorInfo{"cond", DType::Bool, {}},
+              TensorInfo{"bias_in", DType::Float32, {Dim{4, ""}}, true}};
   e.outputs = {TensorInfo{"y", DType::Float32, {Dim{-1, "batch"}, Dim{4, ""}}},
                TensorInfo{"z", DType::Float32, {Dim{-1, "n"}}}};
   Profile p1, p2;
@@ -207,6 +209,11 @@ inline void expect_graph_eq(const ir::Graph& a, const ir::Graph& b) {
     EXPECT_EQ(t.has_rank, u.has_rank) << k;
     expect_dims_eq(t.dims, u.dims, k);
   }
+  ASSERT_EQ(a.input_defaults.size(), b.input_defaults.size());
+  for (const auto& [k, t] : a.input_defaults) {
+    ASSERT_TRUE(b.input_defaults.count(k)) << k;
+    EXPECT_TRUE(t.bit_equal(b.input_defaults.at(k))) << k;
+  }
   ASSERT_EQ(a.initializers.size(), b.initializers.size());
   for (const auto& [k, t] : a.initializers) {
     ASSERT_TRUE(b.initializers.count(k)) << k;
@@ -221,6 +228,7 @@ inline void expect_infos_eq(const std::vector<TensorInfo>& a, const std::vector<
     EXPECT_EQ(a[i].name, b[i].name);
     EXPECT_EQ(a[i].dtype, b[i].dtype);
     expect_dims_eq(a[i].dims, b[i].dims, a[i].name);
+    EXPECT_EQ(a[i].has_default, b[i].has_default) << a[i].name;
   }
 }
 

@@ -290,7 +290,7 @@ TEST_F(Cli, InspectJson) {
     EXPECT_FALSE(n["tactic"].get<std::string>().empty()) << n.dump();
   }
   EXPECT_EQ(j["inputs"][0]["dims"], nlohmann::json({"batch", 4}));
-  EXPECT_EQ(j["build_id"], kiln::build_id());
+  EXPECT_EQ(j["build_id"].get<std::string>(), std::string(kiln::build_id()));
   EXPECT_EQ(j["precision"], "fp32");
   EXPECT_GT(j["file_size"].get<size_t>(), 0u);
   Result m = cli("inspect " + model("mlp.onnx") + " --json");

@@ -205,3 +205,30 @@ TEST(Passes, ConstantFoldingEvaluatesConstantsAndStaticShapes) {
   TensorMap out = runtime::cpu::run_graph_reference(g, in);
   for (const auto& [k, t] : ref) EXPECT_TRUE(t.bit_equal(out.at(k))) << k;
 }
+
+// ONNX IR >= 4: an initializer listed among the inputs is an overridable input with a default.
+TEST(E2E, InputsWithInitializerDefaultsAreOverridable) {
+  Model model = Model::load(kE2E + "/defaults/model.onnx");
+  ASSERT_EQ(model.inputs().size(), 3u);
+  EXPECT_TRUE(model.inputs()[1].has_default);
+  BuildConfig cfg;
+  cfg.profiles.push_back(batch_profile("x", {4}, 1, 3, 8));  // w and b may be left out: their defaults' shapes
+  Engine engine = build_engine(model, cfg);
+  std::string path = (fs::temp_directory_path() / "kiln_e2e_defaults.kiln").string();
+  engine.save(path);
+  ExecutionContext ctx = Engine::load(path).create_context();
+  fs::remove(path);
+  Tensor x = load_npy(kE2E + "/defaults/default/x.npy");
+  TensorMap d = ctx.run({{"x", x}});
+  EXPECT_TRUE(compare(d.at("y"), load_npy(kE2E + "/defaults/default/y.npy"), tolerance_for("fp32")).passed);
+  TensorMap o = ctx.run({{"x", x}, {"w", load_npy(kE2E + "/defaults/override/w.npy")}});
+  EXPECT_TRUE(compare(o.at("y"), load_npy(kE2E + "/defaults/override/y.npy"), tolerance_for("fp32")).passed);
+  EXPECT_FALSE(compare(o.at("y"), d.at("y"), tolerance_for("fp32")).passed);
+
+  // Frozen: the defaults become constants, the engine has one input.
+  cfg.freeze_input_defaults = true;
+  Engine frozen = build_engine(model, cfg);
+  ASSERT_EQ(frozen.inputs().size(), 1u);
+  TensorMap f = frozen.create_context().run({{"x", x}});
+  EXPECT_TRUE(compare(f.at("y"), load_npy(kE2E + "/defaults/default/y.npy"), tolerance_for("fp32")).passed);
+}

@@ -156,7 +156,7 @@ TEST_F(OnnxImport, Ir3InitializersListedAmongInputsAreConstants) {
   expect_close(vals.at("y"), kiln::load_npy(model_path("ir3_inputs.output_0.npy")));
 }
 
-TEST_F(OnnxImport, InitializerBackedInputsOfIr4AndLaterStayConstants) {
+TEST_F(OnnxImport, InitializerBackedInputsOfIr4AndLaterAreInputsWithDefaults) {
   onnx::ModelProto p = relu_model();
   auto* g = p.mutable_graph();
   *g->add_initializer() = f32_proto("w", {2}, {1.f, 2.f});
@@ -168,9 +168,14 @@ TEST_F(OnnxImport, InitializerBackedInputsOfIr4AndLaterStayConstants) {
   n->add_input("w");
   n->add_output("w_relu");
   ImportedModel m = import_proto(p);
-  ASSERT_EQ(m.inputs.size(), 1u);
+  ASSERT_EQ(m.inputs.size(), 2u);
   EXPECT_EQ(m.inputs[0].name, "x");
-  EXPECT_TRUE(m.graph.is_constant("w"));
+  EXPECT_FALSE(m.inputs[0].has_default);
+  EXPECT_EQ(m.inputs[1].name, "w");
+  EXPECT_TRUE(m.inputs[1].has_default);
+  EXPECT_FALSE(m.graph.is_constant("w"));
+  ASSERT_EQ(m.graph.input_defaults.count("w"), 1u);
+  EXPECT_EQ(m.graph.input_defaults.at("w").as<float>()[1], 2.f);
 }
 
 TEST_F(OnnxImport, ConstantNodesBecomeInitializers) {

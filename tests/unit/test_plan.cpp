@@ -317,7 +317,7 @@ TEST(Plan, EnginePublicApi) {
   EXPECT_EQ(back.kiln_version(), kiln::version());
   EXPECT_EQ(back.weights_bytes(), eng.weights_bytes());
   EXPECT_EQ(back.profiles().size(), 2u);
-  EXPECT_EQ(back.inputs().size(), 2u);
+  EXPECT_EQ(back.inputs().size(), 3u);
   EXPECT_EQ(back.nodes().size(), 4u);
   EXPECT_EQ(back.nodes()[0].tactic, "cpu.gemm.blas");
   EXPECT_EQ(back.serialize(), s);
