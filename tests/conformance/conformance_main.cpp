@@ -37,7 +37,7 @@ namespace {
 struct Options {
   std::string data, skips, floor, tolerances, json, doc, write_doc, filter;
   bool verbose = false, fork = true;
-  int timeout_s = 60;
+  int timeout_s = 20;
   long memory_mb = 4096;
 };
 
