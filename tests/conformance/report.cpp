@@ -236,7 +236,8 @@ std::string operators_markdown(const std::vector<Record>& records, const std::st
      << "it runs that op's decomposition into primitive ops). It is *claimed* when kiln registers every op it runs at\n"
      << "the test's opset; a claimed test whose graph inputs or outputs have a type kiln lacks (uint16/32/64, float8,\n"
      << "int4, string, sequence, optional) is skipped; the others run on the CPU engine and are compared with\n"
-     << "rtol 1e-3, atol 1e-7 (integer and bool outputs exactly; overrides in tests/conformance/tolerances.txt).\n"
+     << "rtol 1e-3, atol 1e-7 (integer and bool outputs exactly, bfloat16 with rtol 2^-6 as upstream's runner;\n"
+     << "per-test overrides in tests/conformance/tolerances.txt).\n"
      << "Every claimed test that does not pass is in tests/conformance/skips.txt with its reason.\n\n"
      << "**Claimed tests run: " << total.passed << " of " << total.run << " pass (" << pct(total.passed, total.run)
      << ")**, `_expanded` variants " << total.exp_passed << " of " << total.exp_run << ". All claimed tests, those "
