@@ -36,7 +36,7 @@ namespace {
 
 struct Options {
   std::string data, skips, floor, tolerances, json, doc, write_doc, filter;
-  bool verbose = false, fork = true;
+  bool verbose = false, fork = true, suggest = false;
   int timeout_s = 20;
   long memory_mb = 4096;
 };
@@ -44,7 +44,8 @@ struct Options {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "kiln_conformance: " << why << "\n"
             << "usage: kiln_conformance --data DIR [--skips FILE] [--floor FILE] [--tolerances FILE] [--json FILE]\n"
-            << "         [--doc FILE] [--write-doc FILE] [--filter SUBSTRING] [--verbose] [--no-fork] [--timeout S]\n";
+            << "         [--doc FILE] [--write-doc FILE] [--filter SUBSTRING] [--verbose] [--no-fork] [--timeout S]\n"
+            << "         [--suggest-skips]\n";
   std::exit(2);
 }
 
@@ -67,6 +68,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--timeout") o.timeout_s = std::stoi(value());
     else if (a == "--verbose" || a == "-v") o.verbose = true;
     else if (a == "--no-fork") o.fork = false;
+    else if (a == "--suggest-skips") o.suggest = true;
     else usage("unknown argument " + a);
   }
   if (o.data.empty()) usage("--data is required");
@@ -236,6 +238,12 @@ int main(int argc, char** argv) {
   if (!failures.empty())
     std::cout << "  -> fix kiln, or add each to " << (o.skips.empty() ? "skips.txt" : o.skips)
               << " as `test_name  # reason`\n";
+  if (o.suggest) {
+    // Only the by-design type skips get a ready line; failures need a person to say what is wrong.
+    std::cout << "suggested skips.txt lines for unlisted type skips:\n";
+    for (const Record* r : failures)
+      if (r->result.status == Status::Skip) std::cout << r->info.name << "  # " << type_skip_reason(r->info.type_skip) << "\n";
+  }
   for (const Record* r : prunable)
     std::cout << "NOW PASSES (prune from skips.txt) " << r->info.name << "  # was: " << skips[r->info.name] << "\n";
   for (const auto& s : stale) std::cout << "STALE skips.txt entry " << s << "\n";

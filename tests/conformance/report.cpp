@@ -143,6 +143,19 @@ std::map<std::string, ToleranceOverride> read_tolerances(const std::string& path
   return m;
 }
 
+std::string type_skip_reason(const std::string& type_skip) {
+  const std::string prefix = "dtype unsupported: ";
+  if (type_skip.rfind(prefix, 0) != 0) {
+    if (type_skip == "sequence/optional type") return "sequence/optional type: kiln runs tensors only";
+    return type_skip + ": kiln runs tensors only";
+  }
+  std::string d = type_skip.substr(prefix.size());
+  if (d == "uint16" || d == "uint32" || d == "uint64") return "dtype " + d + ": kiln has no uint16/uint32/uint64 type";
+  if (d == "string") return "dtype string: kiln has no string tensors";
+  if (d.rfind("complex", 0) == 0) return "dtype " + d + ": kiln has no complex types";
+  return "dtype " + d + ": kiln has no float8/float4/int4/int2/uint4/uint2 types";
+}
+
 int read_floor(const std::string& path) {
   auto lines = read_lines(path);
   if (lines.empty()) throw Error(ErrorCode::InvalidArgument, path + ": no pass count");

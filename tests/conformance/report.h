@@ -28,6 +28,9 @@ struct ToleranceOverride {
 // tolerances.txt: `test_name  rtol=R atol=A  # reason`. Same comment rules; a reason is required.
 std::map<std::string, ToleranceOverride> read_tolerances(const std::string& path);
 
+// The skips.txt reason for a claimed test skipped because of a type kiln lacks (`type_skip` of TestInfo).
+std::string type_skip_reason(const std::string& type_skip);
+
 // floor.txt: the first non-comment line is the minimum pass count.
 int read_floor(const std::string& path);
 
