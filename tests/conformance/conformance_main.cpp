@@ -57,19 +57,32 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(a + " needs a value");
       return argv[++i];
     };
-    if (a == "--data") o.data = value();
-    else if (a == "--skips") o.skips = value();
-    else if (a == "--floor") o.floor = value();
-    else if (a == "--tolerances") o.tolerances = value();
-    else if (a == "--json") o.json = value();
-    else if (a == "--doc") o.doc = value();
-    else if (a == "--write-doc") o.write_doc = value();
-    else if (a == "--filter") o.filter = value();
-    else if (a == "--timeout") o.timeout_s = std::stoi(value());
-    else if (a == "--verbose" || a == "-v") o.verbose = true;
-    else if (a == "--no-fork") o.fork = false;
-    else if (a == "--suggest-skips") o.suggest = true;
-    else usage("unknown argument " + a);
+    if (a == "--data")
+      o.data = value();
+    else if (a == "--skips")
+      o.skips = value();
+    else if (a == "--floor")
+      o.floor = value();
+    else if (a == "--tolerances")
+      o.tolerances = value();
+    else if (a == "--json")
+      o.json = value();
+    else if (a == "--doc")
+      o.doc = value();
+    else if (a == "--write-doc")
+      o.write_doc = value();
+    else if (a == "--filter")
+      o.filter = value();
+    else if (a == "--timeout")
+      o.timeout_s = std::stoi(value());
+    else if (a == "--verbose" || a == "-v")
+      o.verbose = true;
+    else if (a == "--no-fork")
+      o.fork = false;
+    else if (a == "--suggest-skips")
+      o.suggest = true;
+    else
+      usage("unknown argument " + a);
   }
   if (o.data.empty()) usage("--data is required");
   return o;
@@ -197,9 +210,12 @@ int main(int argc, char** argv) {
   for (auto& r : records) {
     const TestInfo& t = r.info;
     r.listed = skips.count(t.name) != 0;
-    if (!t.error.empty()) r.result = {Status::Fail, t.error};
-    else if (!t.claimed()) r.result = {Status::Skip, "op not claimed: " + join(t.unclaimed)};
-    else if (!t.type_skip.empty()) r.result = {Status::Skip, t.type_skip};
+    if (!t.error.empty())
+      r.result = {Status::Fail, t.error};
+    else if (!t.claimed())
+      r.result = {Status::Skip, "op not claimed: " + join(t.unclaimed)};
+    else if (!t.type_skip.empty())
+      r.result = {Status::Skip, t.type_skip};
     else {
       auto ov = tols.find(t.name);
       r.result = run_isolated(t, ov == tols.end() ? node_tol : ov->second.tol, o);
@@ -228,8 +244,10 @@ int main(int argc, char** argv) {
   if (o.filter.empty())
     for (const auto& [name, why] : skips) {
       auto it = index.find(name);
-      if (it == index.end()) stale.push_back(name + " (no such test)");
-      else if (!records[it->second].info.claimed()) stale.push_back(name + " (not claimed: its ops are not registered)");
+      if (it == index.end())
+        stale.push_back(name + " (no such test)");
+      else if (!records[it->second].info.claimed())
+        stale.push_back(name + " (not claimed: its ops are not registered)");
     }
 
   for (const Record* r : failures)
@@ -242,7 +260,8 @@ int main(int argc, char** argv) {
     // Only the by-design type skips get a ready line; failures need a person to say what is wrong.
     std::cout << "suggested skips.txt lines for unlisted type skips:\n";
     for (const Record* r : failures)
-      if (r->result.status == Status::Skip) std::cout << r->info.name << "  # " << type_skip_reason(r->info.type_skip) << "\n";
+      if (r->result.status == Status::Skip)
+        std::cout << r->info.name << "  # " << type_skip_reason(r->info.type_skip) << "\n";
   }
   for (const Record* r : prunable)
     std::cout << "NOW PASSES (prune from skips.txt) " << r->info.name << "  # was: " << skips[r->info.name] << "\n";

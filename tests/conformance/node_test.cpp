@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "ir/op_registry.h"
-#include "kiln/kiln.h"
 #include "kiln/io.h"
+#include "kiln/kiln.h"
 #include "onnx/onnx.pb.h"
 #include "onnx/tensor_proto.h"
 
@@ -19,9 +19,12 @@ namespace kiln::conformance {
 
 const char* status_name(Status s) {
   switch (s) {
-    case Status::Pass: return "pass";
-    case Status::Fail: return "fail";
-    case Status::Skip: return "skip";
+    case Status::Pass:
+      return "pass";
+    case Status::Fail:
+      return "fail";
+    case Status::Skip:
+      return "skip";
   }
   return "?";
 }
@@ -31,7 +34,9 @@ namespace {
 namespace fs = std::filesystem;
 using OpsetMap = std::map<std::string, int64_t>;
 
-std::string normalize_domain(const std::string& d) { return d == "ai.onnx" ? std::string() : d; }
+std::string normalize_domain(const std::string& d) {
+  return d == "ai.onnx" ? std::string() : d;
+}
 
 std::string squash(const std::string& s) {
   std::string r;
@@ -55,7 +60,8 @@ OpsetMap opsets_of(const google::protobuf::RepeatedPtrField<::onnx::OperatorSetI
 class OpWalker {
  public:
   explicit OpWalker(const ::onnx::ModelProto& m) {
-    for (const auto& f : m.functions()) functions_[normalize_domain(f.domain()) + "\n" + f.name() + "\n" + f.overload()] = &f;
+    for (const auto& f : m.functions())
+      functions_[normalize_domain(f.domain()) + "\n" + f.name() + "\n" + f.overload()] = &f;
   }
 
   void graph(const ::onnx::GraphProto& g, const OpsetMap& opsets, int depth) {
@@ -99,10 +105,14 @@ std::string type_problem(const ::onnx::TypeProto& t) {
       return "";
     }
     case ::onnx::TypeProto::kSequenceType:
-    case ::onnx::TypeProto::kOptionalType: return "sequence/optional type";
-    case ::onnx::TypeProto::kMapType: return "map type";
-    case ::onnx::TypeProto::kSparseTensorType: return "sparse tensor type";
-    default: return "value without a type";
+    case ::onnx::TypeProto::kOptionalType:
+      return "sequence/optional type";
+    case ::onnx::TypeProto::kMapType:
+      return "map type";
+    case ::onnx::TypeProto::kSparseTensorType:
+      return "sparse tensor type";
+    default:
+      return "value without a type";
   }
 }
 
@@ -113,11 +123,16 @@ std::string type_label(const ::onnx::TypeProto& t) {
       auto dt = onnx_tensor::dtype_from_onnx(code);
       return dt ? dtype_name(*dt) : lower(onnx_tensor::onnx_dtype_name(code));
     }
-    case ::onnx::TypeProto::kSequenceType: return "sequence";
-    case ::onnx::TypeProto::kOptionalType: return "optional";
-    case ::onnx::TypeProto::kMapType: return "map";
-    case ::onnx::TypeProto::kSparseTensorType: return "sparse";
-    default: return "none";
+    case ::onnx::TypeProto::kSequenceType:
+      return "sequence";
+    case ::onnx::TypeProto::kOptionalType:
+      return "optional";
+    case ::onnx::TypeProto::kMapType:
+      return "map";
+    case ::onnx::TypeProto::kSparseTensorType:
+      return "sparse";
+    default:
+      return "none";
   }
 }
 
@@ -180,8 +195,10 @@ TestInfo scan_test(const std::string& name, const std::string& dir) {
   for (const auto* list : {&g.input(), &g.output()})
     for (const auto& vi : *list)
       if (t.type_skip.empty()) t.type_skip = type_problem(vi.type());
-  if (g.input_size() > 0) t.dtype = type_label(g.input(0).type());
-  else if (g.output_size() > 0) t.dtype = type_label(g.output(0).type());
+  if (g.input_size() > 0)
+    t.dtype = type_label(g.input(0).type());
+  else if (g.output_size() > 0)
+    t.dtype = type_label(g.output(0).type());
 
   // Main op: the top-level op the test is named after; else the only / first op that is not a Constant.
   std::vector<std::string> top;

@@ -14,19 +14,19 @@ const char* status_name(Status s);
 
 // What the runner learns from a test's model.onnx without running kiln on it.
 struct TestInfo {
-  std::string name;      // "test_add_bcast"
-  std::string dir;       // folder holding model.onnx and test_data_set_N/
-  bool expanded = false;  // an `_expanded` variant (the op decomposed into primitive ops)
-  std::string base;      // name without the `_expanded[_verN]` suffix
-  std::string op;        // main op: the op the test is about ("Add"); for expanded tests, the base test's op
-  std::string domain;    // main op's domain ("" = ai.onnx)
-  int64_t opset = 0;     // opset of the default domain
-  std::string dtype;     // element type of the first graph input (or output): "float32", "uint32", "string"...
-  std::vector<std::string> ops;        // every (domain-qualified) op the model runs, functions inlined, sorted
+  std::string name;              // "test_add_bcast"
+  std::string dir;               // folder holding model.onnx and test_data_set_N/
+  bool expanded = false;         // an `_expanded` variant (the op decomposed into primitive ops)
+  std::string base;              // name without the `_expanded[_verN]` suffix
+  std::string op;                // main op: the op the test is about ("Add"); for expanded tests, the base test's op
+  std::string domain;            // main op's domain ("" = ai.onnx)
+  int64_t opset = 0;             // opset of the default domain
+  std::string dtype;             // element type of the first graph input (or output): "float32", "uint32", "string"...
+  std::vector<std::string> ops;  // every (domain-qualified) op the model runs, functions inlined, sorted
   std::vector<std::string> unclaimed;  // "Op (opset N)" for ops kiln's registry lacks at that opset
-  std::string type_skip;  // non-empty: why kiln cannot even feed / read the test (sequence type, dtype)
+  std::string type_skip;               // non-empty: why kiln cannot even feed / read the test (sequence type, dtype)
   std::vector<std::string> input_names, output_names;  // graph inputs / outputs in order (input_N.pb order)
-  std::string error;      // the model could not be scanned (unreadable file)
+  std::string error;                                   // the model could not be scanned (unreadable file)
   bool claimed() const { return unclaimed.empty(); }
 };
 

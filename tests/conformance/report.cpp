@@ -56,9 +56,13 @@ std::string pct(int a, int b) {
   return os.str();
 }
 
-std::string frac(int a, int b) { return b ? std::to_string(a) + "/" + std::to_string(b) : "—"; }
+std::string frac(int a, int b) {
+  return b ? std::to_string(a) + "/" + std::to_string(b) : "—";
+}
 
-std::string qualified(const std::string& domain, const std::string& op) { return domain.empty() ? op : domain + "." + op; }
+std::string qualified(const std::string& domain, const std::string& op) {
+  return domain.empty() ? op : domain + "." + op;
+}
 
 struct OpTally {
   Tally all;
@@ -133,9 +137,12 @@ std::map<std::string, ToleranceOverride> read_tolerances(const std::string& path
       char* end = nullptr;
       double d = std::strtod(v.c_str(), &end);
       if (v.empty() || *end != '\0' || !std::isfinite(d) || d < 0) bad_line(path, l, "bad value in '" + kv + "'");
-      if (k == "rtol") o.tol.rtol = d;
-      else if (k == "atol") o.tol.atol = d;
-      else bad_line(path, l, "unknown key '" + k + "' (rtol, atol)");
+      if (k == "rtol")
+        o.tol.rtol = d;
+      else if (k == "atol")
+        o.tol.atol = d;
+      else
+        bad_line(path, l, "unknown key '" + k + "' (rtol, atol)");
     }
     if (l.reason.empty()) bad_line(path, l, "'" + name + "' has no reason");
     if (!m.emplace(name, o).second) bad_line(path, l, "'" + name + "' is listed twice");
@@ -186,7 +193,8 @@ Schemas read_schemas(const std::string& data_dir) {
   return m;
 }
 
-std::vector<int> missing_versions(const Schemas& schemas, const std::string& qualified_op, const std::vector<int>& since) {
+std::vector<int> missing_versions(const Schemas& schemas, const std::string& qualified_op,
+                                  const std::vector<int>& since) {
   std::vector<int> out;
   auto it = schemas.find(qualified_op);
   if (it == schemas.end()) return out;
@@ -201,12 +209,13 @@ std::string results_json(const std::vector<Record>& records, const std::string& 
   j["origin"] = origin;
   ordered_json reg = ordered_json::array();
   for (const ir::OpDef* d : ir::OpRegistry::instance().all())
-    reg.push_back({{"op", d->op_type},
-                   {"domain", d->domain},
-                   {"since", d->since},
-                   {"onnx_since", schemas.count(qualified(d->domain, d->op_type)) ? schemas.at(qualified(d->domain, d->op_type))
-                                                                               : std::vector<int>{}},
-                   {"onnx_versions_not_registered", missing_versions(schemas, qualified(d->domain, d->op_type), d->since)}});
+    reg.push_back(
+        {{"op", d->op_type},
+         {"domain", d->domain},
+         {"since", d->since},
+         {"onnx_since", schemas.count(qualified(d->domain, d->op_type)) ? schemas.at(qualified(d->domain, d->op_type))
+                                                                        : std::vector<int>{}},
+         {"onnx_versions_not_registered", missing_versions(schemas, qualified(d->domain, d->op_type), d->since)}});
   j["registry"] = reg;
   ordered_json tests = ordered_json::array();
   for (const auto& r : records)
@@ -245,7 +254,8 @@ std::string operators_markdown(const std::vector<Record>& records, const std::st
      << "     edit by hand. How to regenerate: tests/conformance/README.md. -->\n\n"
      << "Every op in kiln's op registry, the `since_version`s its reference kernel implements, and how it does on the\n"
      << "ONNX backend node tests (" << (origin.empty() ? "origin unknown" : origin) << ").\n\n"
-     << "A test counts for the op it is named after (an `_expanded` variant for the op of the test it expands, although\n"
+     << "A test counts for the op it is named after (an `_expanded` variant for the op of the test it expands, "
+        "although\n"
      << "it runs that op's decomposition into primitive ops). It is *claimed* when kiln registers every op it runs at\n"
      << "the test's opset; a claimed test whose graph inputs or outputs have a type kiln lacks (uint16/32/64, float8,\n"
      << "int4, string, sequence, optional) is skipped; the others run on the CPU engine and are compared with\n"
@@ -258,7 +268,8 @@ std::string operators_markdown(const std::vector<Record>& records, const std::st
      << pct(total.passed, total.claimed) << "). Not claimed: " << total.unclaimed << " tests.\n\n"
      << "*ONNX versions not listed*: since versions >= 11 of the op's ONNX schema that kiln's registry entry does not\n"
      << "list; the importer still accepts models of those opsets (the registry only checks the lowest version).\n\n"
-     << "| op | since versions | ONNX versions not listed | dtypes run (passed/run) | passed/run | of which `_expanded` "
+     << "| op | since versions | ONNX versions not listed | dtypes run (passed/run) | passed/run | of which "
+        "`_expanded` "
      << "| skipped: type kiln lacks | not claimed |\n"
      << "|---|---|---|---|---|---|---|---|\n";
   std::set<std::string> registered;
@@ -273,9 +284,9 @@ std::string operators_markdown(const std::vector<Record>& records, const std::st
       if (d2.typed) typed += (typed.empty() ? "" : ", ") + dt + " " + std::to_string(d2.typed);
     }
     os << "| " << q << " | " << since_str(d->since) << " | " << since_str(missing_versions(schemas, q, d->since))
-       << " | " << (run.empty() ? "—" : run) << " | "
-       << frac(t.all.passed, t.all.run) << " | " << frac(t.all.exp_passed, t.all.exp_run) << " | "
-       << (typed.empty() ? "—" : typed) << " | " << t.all.unclaimed << " |\n";
+       << " | " << (run.empty() ? "—" : run) << " | " << frac(t.all.passed, t.all.run) << " | "
+       << frac(t.all.exp_passed, t.all.exp_run) << " | " << (typed.empty() ? "—" : typed) << " | " << t.all.unclaimed
+       << " |\n";
   }
   std::ostringstream extra;
   for (const auto& [op, t] : by_op)

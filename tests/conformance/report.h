@@ -52,7 +52,8 @@ Schemas read_schemas(const std::string& data_dir);
 
 // ONNX since versions >= 11 of `op` that kiln's registry entry does not list (a newer schema kiln accepts but
 // does not claim to implement, e.g. new dtypes or attributes).
-std::vector<int> missing_versions(const Schemas& schemas, const std::string& qualified_op, const std::vector<int>& since);
+std::vector<int> missing_versions(const Schemas& schemas, const std::string& qualified_op,
+                                  const std::vector<int>& since);
 
 // Results as JSON: the registry (op, domain, since versions), each test and the per (op, dtype) tallies.
 std::string results_json(const std::vector<Record>& records, const std::string& origin, const Schemas& schemas);
