@@ -51,6 +51,9 @@ void add_build_options(CLI::App* sub, BuildOptions& o, bool shapes_define_profil
   f16->excludes(b16)->excludes(f32);
   b16->excludes(f32);
   sub->add_flag("--no-tf32", o.no_tf32, "Keep FP32 GEMM-like ops out of TF32 on CUDA")->group(g);
+  sub->add_flag("--freeze-input-defaults", o.freeze_defaults,
+                "Treat IR>=4 inputs that have initializer defaults as constants (they stop being inputs)")
+      ->group(g);
   sub->add_option("--opt-level", o.opt_level, "Optimization level 0..5 (default 3)")->group(g);
   sub->add_option("--workspace", o.workspace, "Per-node scratch memory cap in bytes (K/M/G suffixes; 0 = none)")
       ->group(g);
@@ -70,6 +73,7 @@ kiln::BuildConfig make_build_config(const BuildOptions& o, const kiln::Model& mo
   c.device = o.device_index;
   c.precision = o.fp16 ? kiln::Precision::FP16 : o.bf16 ? kiln::Precision::BF16 : kiln::Precision::FP32;
   c.enable_tf32 = !o.no_tf32;
+  c.freeze_input_defaults = o.freeze_defaults;
   c.optimization_level = o.opt_level;
   c.workspace_size = o.workspace_bytes;
   c.timing_cache_path = o.timing_cache;

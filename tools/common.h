@@ -67,7 +67,7 @@ std::vector<kiln::Profile> make_profiles(const std::vector<ProfileSpec>& specs,
 // ---- building (common.cpp) ------------------------------------------------------------------------
 struct BuildOptions {
   std::vector<std::string> min_shapes, opt_shapes, max_shapes, shapes;
-  bool fp16 = false, bf16 = false, fp32 = false, no_tf32 = false;
+  bool fp16 = false, bf16 = false, fp32 = false, no_tf32 = false, freeze_defaults = false;
   int opt_level = 3;
   std::string workspace, timing_cache, device = "cpu";
   ShapeFlags flags;

@@ -46,11 +46,20 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   impl->inputs = m.inputs;
   impl->outputs = m.outputs;
   impl->graph = m.graph;
-  if (config.freeze_input_defaults) builder::freeze_input_defaults(impl->graph, impl->inputs);
-  else if (!impl->graph.input_defaults.empty())
+  std::vector<Profile> user_profiles = config.profiles;
+  if (config.freeze_input_defaults) {
+    // Frozen inputs are model inputs, so profiles may still name them: drop those entries.
+    for (Profile& p : user_profiles) {
+      Profile kept;
+      for (const auto& [name, r] : p.shapes())
+        if (!impl->graph.input_defaults.count(name)) kept.add_input_shape(name, r.min, r.opt, r.max);
+      p = kept;
+    }
+    builder::freeze_input_defaults(impl->graph, impl->inputs);
+  } else if (!impl->graph.input_defaults.empty())
     KILN_INFO("build: " << impl->graph.input_defaults.size()
                         << " inputs have initializer defaults and stay overridable (freeze_input_defaults folds them)");
-  impl->profiles = builder::resolve_profiles(impl->inputs, config.profiles, impl->graph.input_defaults);
+  impl->profiles = builder::resolve_profiles(impl->inputs, user_profiles, impl->graph.input_defaults);
   builder::specialize_inputs(impl->graph, impl->inputs, impl->profiles);
 
   report(0.1, "passes");

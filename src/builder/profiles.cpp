@@ -10,8 +10,9 @@
 namespace kiln::builder {
 
 void freeze_input_defaults(ir::Graph& g, std::vector<TensorInfo>& inputs) {
-  for (auto& [name, t] : g.input_defaults) {
-    g.initializers[name] = t;
+  for (const auto& entry : g.input_defaults) {
+    const std::string& name = entry.first;  // (not a structured binding: clang 14 cannot capture those)
+    g.initializers[name] = entry.second;
     g.inputs.erase(std::remove(g.inputs.begin(), g.inputs.end(), name), g.inputs.end());
     inputs.erase(std::remove_if(inputs.begin(), inputs.end(), [&](const TensorInfo& ti) { return ti.name == name; }),
                  inputs.end());

@@ -217,4 +217,8 @@ void register_shape_ops();
 void register_tensor_ops();
 void register_generators();
 void register_reduce();
+void register_variadic();
+void register_reduce_arg();
+void register_layer_norm();
+void register_split_tile();
 }  // namespace kiln::ops

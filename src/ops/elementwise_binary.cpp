@@ -1,7 +1,9 @@
 // Elementwise binary and ternary ops with numpy multidirectional broadcasting:
-// Add, Sub, Mul, Div, Pow, Equal, Less, Greater, Where.
+// Add, Sub, Mul, Div, Pow, Mod, Equal, Less, Greater, GreaterOrEqual, LessOrEqual, And, Or, Xor, Where, and PRelu
+// (slope unidirectionally broadcast to X).
 // Integer Add/Sub/Mul wrap around (two's complement); integer Div truncates toward zero and
-// rejects division by zero with InvalidArgument.
+// rejects division by zero with InvalidArgument (Mod too). Mod: fmod=1 is C fmod / % (sign of the dividend);
+// fmod=0 is floor modulo (sign of the divisor), for floats only from opset 28 as ONNX specifies.
 #include <cmath>
 #include <cstring>
 
@@ -141,6 +143,94 @@ void pow_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector
   out[0] = y;
 }
 
+// ---- Mod ---------------------------------------------------------------------------------------------
+bool mod_fmod(const Node& n, DType dt) {
+  const int64_t f = n.attr_int("fmod", 0);
+  if (f != 0 && f != 1) KILN_THROW(InvalidModel, n.label() << ": fmod must be 0 or 1, got " << f);
+  if (f == 0 && FloatTypes::contains(dt) && n.opset < 28)
+    KILN_THROW(InvalidModel, n.label() << ": fmod must be 1 for " << dtype_name(dt) << " inputs (opset " << n.opset
+                                       << "); floor modulo of floats needs opset 28");
+  return f == 1;
+}
+
+std::vector<ValueType> mod_infer(const InferContext& ctx) {
+  auto out = binary_infer(ArithTypes{}, false)(ctx);
+  mod_fmod(ctx.node, ctx.input(0).dtype);
+  return out;
+}
+
+template <class C>
+C mod_value(const Node& n, C a, C b, bool fmod) {
+  if constexpr (std::is_integral_v<C>) {
+    if (b == C(0)) KILN_THROW(InvalidArgument, n.label() << ": integer modulo by zero");
+    if constexpr (std::is_signed_v<C>) {
+      if (b == C(-1)) return C(0);  // avoids INT_MIN % -1 overflow
+      C r = static_cast<C>(a % b);
+      if (!fmod && r != C(0) && ((r < C(0)) != (b < C(0)))) r = static_cast<C>(r + b);
+      return r;
+    } else {
+      return static_cast<C>(a % b);
+    }
+  } else {
+    C r = std::fmod(a, b);
+    if (fmod) return r;
+    if (r == C(0)) return std::copysign(C(0), b);
+    if ((r < C(0)) != (b < C(0))) r += b;
+    return r;
+  }
+}
+
+void mod_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  check_arity(n, 2, 2);
+  const Tensor& a = in_tensor(n, in, 0);
+  const bool fmod = mod_fmod(n, a.dtype());
+  out[0] = binary_map<false>(n, a, in_tensor(n, in, 1), ArithTypes{},
+                             [&n, fmod](auto x, auto y) { return mod_value(n, x, y, fmod); });
+}
+
+// ---- PRelu: y = x < 0 ? slope * x : x, slope unidirectionally broadcastable to X ----------------------
+using PReluTypes = DTypeList<DType::Float32, DType::Float16, DType::BFloat16, DType::Float64, DType::Int64,
+                             DType::Int32>;
+
+void prelu_check_dtype(const Node& n, DType dt) {
+  if (n.opset < 16) check_dtype(FloatTypes{}, dt, n, "input");
+  else check_dtype(PReluTypes{}, dt, n, "input");
+}
+
+std::vector<ValueType> prelu_infer(const InferContext& ctx) {
+  const Node& n = ctx.node;
+  check_arity(n, 2, 2);
+  const ValueType& x = ctx.input(0);
+  const ValueType& slope = ctx.input(1);
+  if (x.dtype != slope.dtype)
+    KILN_THROW(InvalidModel, n.label() << ": X and slope have different dtypes " << dtype_name(x.dtype) << " and "
+                                       << dtype_name(slope.dtype));
+  prelu_check_dtype(n, x.dtype);
+  if (x.has_rank && slope.has_rank) {
+    if (slope.dims.size() > x.dims.size())
+      KILN_THROW(InvalidModel, n.label() << ": slope " << slope.str() << " has a higher rank than X " << x.str());
+    std::vector<Dim> b = broadcast_dims(x.dims, slope.dims, n);
+    for (size_t i = 0; i < b.size(); ++i)
+      if (b[i].is_static() && x.dims[i].is_static() && b[i].value != x.dims[i].value)
+        KILN_THROW(InvalidModel, n.label() << ": slope " << slope.str() << " does not broadcast to X " << x.str());
+  }
+  return {x};
+}
+
+void prelu_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  check_arity(n, 2, 2);
+  const Tensor& x = in_tensor(n, in, 0);
+  const Tensor& slope = in_tensor(n, in, 1);
+  prelu_check_dtype(n, x.dtype());
+  if (broadcast_shape(x.shape(), slope.shape(), n) != x.shape())
+    KILN_THROW(InvalidModel, n.label() << ": slope " << slope.type_str() << " does not broadcast to X "
+                                       << x.type_str());
+  out[0] = binary_map<false>(n, x, slope, PReluTypes{}, [](auto v, auto s) {
+    using C = decltype(v);
+    return v < C(0) ? wrap_mul(s, v) : v;
+  });
+}
+
 // ---- Where ------------------------------------------------------------------------------------------
 std::vector<ValueType> where_infer(const InferContext& ctx) {
   check_arity(ctx.node, 3, 3);
@@ -189,6 +279,13 @@ void register_elementwise_binary() {
   add_binary<true>("Equal", {7, 11, 13, 19}, AllTypes{}, [](auto a, auto b) { return a == b; });
   add_binary<true>("Less", {7, 9, 13}, NumericTypes{}, [](auto a, auto b) { return a < b; });
   add_binary<true>("Greater", {7, 9, 13}, NumericTypes{}, [](auto a, auto b) { return a > b; });
+  add_binary<true>("GreaterOrEqual", {12, 16}, NumericTypes{}, [](auto a, auto b) { return a >= b; });
+  add_binary<true>("LessOrEqual", {12, 16}, NumericTypes{}, [](auto a, auto b) { return a <= b; });
+  add_binary<true>("And", {7}, DTypeList<DType::Bool>{}, [](bool a, bool b) { return a && b; });
+  add_binary<true>("Or", {7}, DTypeList<DType::Bool>{}, [](bool a, bool b) { return a || b; });
+  add_binary<true>("Xor", {7}, DTypeList<DType::Bool>{}, [](bool a, bool b) { return a != b; });
+  reg.add(ir::OpDef{"Mod", "", {10, 13, 28}, mod_infer, mod_kernel});
+  reg.add(ir::OpDef{"PRelu", "", {7, 9, 16}, prelu_infer, prelu_kernel});
   {
     ir::OpDef def;
     def.op_type = "Div";

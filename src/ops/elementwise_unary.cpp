@@ -1,5 +1,8 @@
-// Elementwise unary ops: Relu, LeakyRelu, Sqrt, Exp, Log, Neg, Abs, Sigmoid, Tanh, Erf, Clip, Cast.
+// Elementwise unary ops: Relu, LeakyRelu, Sqrt, Exp, Log, Neg, Abs, Sigmoid, Tanh, Erf, Clip, Cast, CastLike,
+// Ceil, Floor, Cos, Sin, Reciprocal, Sign, Not, Elu, HardSigmoid, HardSwish, Mish, Softplus, Gelu (approximate
+// none|tanh) and Dropout (inference: identity, optional mask all true).
 // float16/bfloat16 compute in float and round back; float32 in float; float64 in double.
+#include <algorithm>
 #include <cmath>
 
 #include "ops/common.h"
@@ -123,14 +126,8 @@ std::vector<ValueType> cast_infer(const InferContext& ctx) {
   return {t};
 }
 
-void cast_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  check_arity(n, 1, 1);
-  const Tensor& x = in_tensor(n, in, 0);
-  DType to = cast_target(n);
-  if (to == x.dtype()) {
-    out[0] = x.clone();  // fresh buffer: only the view ops (Reshape, Identity, ...) alias inputs
-    return;
-  }
+Tensor cast_tensor(const Node& n, const Tensor& x, DType to) {
+  if (to == x.dtype()) return x.clone();  // fresh buffer: only the view ops (Reshape, Identity, ...) alias inputs
   Tensor y(to, x.shape());
   dispatch(AllTypes{}, x.dtype(), n, "input", [&](auto src_tag) {
     using TS = DT<decltype(src_tag)::value>;
@@ -142,7 +139,124 @@ void cast_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vecto
         dst[i] = TD::store(convert_value<typename TD::C>(TS::load(src[i])));
     });
   });
-  out[0] = y;
+  return y;
+}
+
+void cast_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  check_arity(n, 1, 1);
+  out[0] = cast_tensor(n, in_tensor(n, in, 0), cast_target(n));
+}
+
+// CastLike: the dtype comes from input 1 (its values are ignored).
+std::vector<ValueType> cast_like_infer(const InferContext& ctx) {
+  check_arity(ctx.node, 2, 2);
+  ValueType t = ctx.input(0);
+  check_dtype(AllTypes{}, t.dtype, ctx.node, "input");
+  check_dtype(AllTypes{}, ctx.input(1).dtype, ctx.node, "target_type");
+  t.dtype = ctx.input(1).dtype;
+  return {t};
+}
+
+void cast_like_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  check_arity(n, 2, 2);
+  out[0] = cast_tensor(n, in_tensor(n, in, 0), in_tensor(n, in, 1).dtype());
+}
+
+// ---- math helpers for the newer unary ops ----------------------------------------------------------------
+template <class C>
+C sign_of(C v) {
+  if (v > C(0)) return C(1);
+  if constexpr (!std::is_unsigned_v<C>)
+    if (v < C(0)) return C(-1);
+  return v;  // 0 (or NaN) stays
+}
+
+// log(1 + exp(v)) without overflow for large |v|.
+template <class C>
+C softplus(C v) {
+  return v > C(0) ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
+}
+
+// Registers a float unary op whose per-value function depends on the node: make(node) returns it.
+template <class Make>
+void add_unary_attr(const char* op, std::vector<int> since, Make make) {
+  ir::OpDef def;
+  def.op_type = op;
+  def.since = std::move(since);
+  def.infer = [make](const InferContext& ctx) {
+    auto out = same_type_infer(FloatTypes{}, 1, 1)(ctx);
+    make(ctx.node);  // validates attributes
+    return out;
+  };
+  def.reference = [make](const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+    check_arity(n, 1, 1);
+    out[0] = map_unary(n, in_tensor(n, in, 0), FloatTypes{}, make(n));
+  };
+  ir::OpRegistry::instance().add(std::move(def));
+}
+
+// Gelu: approximate "none" (erf form) or "tanh"; anything else is InvalidModel.
+bool gelu_uses_tanh(const Node& n) {
+  const std::string a = n.attr_string("approximate", "none");
+  if (a != "none" && a != "tanh")
+    KILN_THROW(InvalidModel, n.label() << ": approximate must be 'none' or 'tanh', got '" << a << "'");
+  return a == "tanh";
+}
+
+// ---- Dropout (inference) ---------------------------------------------------------------------------------
+// Opset < 12: ratio attribute, one input. Opset >= 12: optional ratio and training_mode inputs. Inference only:
+// training_mode=true with a nonzero ratio would be random and is Unsupported.
+void dropout_check_inputs(const Node& n, const ValueType* ratio, const ValueType* training) {
+  if (ratio) check_dtype(FloatTypes{}, ratio->dtype, n, "ratio");
+  if (training && training->dtype != DType::Bool)
+    KILN_THROW(InvalidModel, n.label() << ": training_mode must be bool, got " << dtype_name(training->dtype));
+}
+
+void dropout_check_mode(const Node& n, const Tensor* ratio, const Tensor* training) {
+  if (!training) return;
+  if (read_scalar(*training, n, "training_mode") == 0) return;
+  const double r = ratio ? read_scalar(*ratio, n, "ratio") : 0.5;
+  if (r != 0)
+    KILN_THROW(Unsupported, n.label() << ": training_mode=true with ratio " << r
+                                      << " is random dropout; kiln runs inference only (expected training_mode=false)");
+}
+
+DType dropout_mask_dtype(const Node& n, DType x) { return n.opset >= 10 ? DType::Bool : x; }
+
+std::vector<ValueType> dropout_infer(const InferContext& ctx) {
+  const Node& n = ctx.node;
+  check_arity(n, 1, n.opset >= 12 ? 3 : 1, 2);
+  const ValueType& x = ctx.input(0);
+  check_dtype(FloatTypes{}, x.dtype, n, "input");
+  dropout_check_inputs(n, ctx.has(1) ? ctx.in[1] : nullptr, ctx.has(2) ? ctx.in[2] : nullptr);
+  if (ctx.has(2) && const_input(ctx, 2) && (!ctx.has(1) || const_input(ctx, 1)))
+    dropout_check_mode(n, const_input(ctx, 1), const_input(ctx, 2));
+  ValueType mask = x;
+  mask.dtype = dropout_mask_dtype(n, x.dtype);
+  return {x, mask};
+}
+
+void dropout_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  check_arity(n, 1, n.opset >= 12 ? 3 : 1, 2);
+  const Tensor& x = in_tensor(n, in, 0);
+  check_dtype(FloatTypes{}, x.dtype(), n, "input");
+  const Tensor* ratio = in.size() > 1 ? in[1] : nullptr;
+  const Tensor* training = in.size() > 2 ? in[2] : nullptr;
+  ValueType rt = ratio ? ValueType::of(ratio->dtype(), ratio->shape()) : ValueType{};
+  ValueType tt = training ? ValueType::of(training->dtype(), training->shape()) : ValueType{};
+  dropout_check_inputs(n, ratio ? &rt : nullptr, training ? &tt : nullptr);
+  dropout_check_mode(n, ratio, training);
+  out[0] = x;  // identity view, like Identity
+  if (out.size() > 1 && n.outputs.size() > 1 && !n.outputs[1].empty()) {
+    Tensor mask(dropout_mask_dtype(n, x.dtype()), x.shape());
+    dispatch(DTypeList<DType::Bool, DType::Float32, DType::Float16, DType::BFloat16, DType::Float64>{}, mask.dtype(), n,
+             "mask", [&](auto tag) {
+               using T = DT<decltype(tag)::value>;
+               auto* pm = mask.mutable_as<typename T::S>();
+               for (int64_t i = 0; i < mask.numel(); ++i) pm[i] = T::store(typename T::C(1));
+             });
+    out[1] = mask;
+  }
 }
 
 }  // namespace kiln::ops::unary_detail
@@ -187,6 +301,46 @@ void register_elementwise_unary() {
     def.reference = clip_kernel;
     reg.add(std::move(def));
   }
+  add_unary("Ceil", {6, 13}, FloatTypes{}, [](auto v) { return std::ceil(v); });
+  add_unary("Floor", {6, 13}, FloatTypes{}, [](auto v) { return std::floor(v); });
+  add_unary("Cos", {7, 22}, FloatTypes{}, [](auto v) { return std::cos(v); });
+  add_unary("Sin", {7, 22}, FloatTypes{}, [](auto v) { return std::sin(v); });
+  add_unary("Reciprocal", {6, 13}, FloatTypes{}, [](auto v) { return decltype(v)(1) / v; });
+  add_unary("Sign", {9, 13}, NumericTypes{}, [](auto v) { return sign_of(v); });
+  add_unary("Not", {1}, DTypeList<DType::Bool>{}, [](auto v) { return !v; });
+  add_unary("Softplus", {1, 22}, FloatTypes{}, [](auto v) { return softplus(v); });
+  add_unary("Mish", {18, 22}, FloatTypes{}, [](auto v) { return v * std::tanh(softplus(v)); });
+  add_unary("HardSwish", {14, 22}, FloatTypes{}, [](auto v) {
+    using C = decltype(v);
+    return v * std::max(C(0), std::min(C(1), v / C(6) + C(0.5)));
+  });
+  add_unary_attr("Elu", {6, 22}, [](const Node& n) {
+    const float alpha = n.attr_float("alpha", 1.0f);
+    return [alpha](auto v) {
+      using C = decltype(v);
+      return v < C(0) ? static_cast<C>(alpha) * (std::exp(v) - C(1)) : v;
+    };
+  });
+  add_unary_attr("HardSigmoid", {6, 22}, [](const Node& n) {
+    const float alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+    return [alpha, beta](auto v) {
+      using C = decltype(v);
+      return std::max(C(0), std::min(C(1), static_cast<C>(alpha) * v + static_cast<C>(beta)));
+    };
+  });
+  add_unary_attr("Gelu", {20}, [](const Node& n) {
+    const bool tanh_form = gelu_uses_tanh(n);
+    return [tanh_form](auto v) {
+      using C = decltype(v);
+      if (tanh_form) {
+        const C k = static_cast<C>(0.7978845608028654);  // sqrt(2 / pi)
+        return C(0.5) * v * (C(1) + std::tanh(k * (v + C(0.044715) * v * v * v)));
+      }
+      return C(0.5) * v * (C(1) + std::erf(v * static_cast<C>(0.7071067811865476)));
+    };
+  });
+  reg.add(ir::OpDef{"Dropout", "", {7, 10, 12, 13, 22}, dropout_infer, dropout_kernel});
+  reg.add(ir::OpDef{"CastLike", "", {15, 19, 21, 23}, cast_like_infer, cast_like_kernel});
   {
     ir::OpDef def;
     def.op_type = "Cast";

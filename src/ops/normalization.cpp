@@ -1,4 +1,4 @@
-// BatchNormalization (inference form: training_mode 0, optional training outputs absent) and Softmax
+// BatchNormalization (inference form: training_mode 0, optional training outputs absent), Softmax and LogSoftmax
 // (opset < 13: coerce to 2-D at `axis`, default 1; opset >= 13: along `axis`, default -1).
 // Reference kernels accumulate in float64.
 #include <cmath>
@@ -93,7 +93,7 @@ std::vector<ValueType> softmax_infer(const InferContext& ctx) {
   return {x};
 }
 
-void softmax_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+void softmax_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out, bool log_form) {
   check_arity(n, 1, 1);
   const Tensor& x = in_tensor(n, in, 0);
   const int64_t axis = softmax_axis(n, x.rank());
@@ -122,7 +122,11 @@ void softmax_kernel(const Node& n, const std::vector<const Tensor*>& in, std::ve
           e[k] = std::exp(static_cast<double>(T::load(px[base + k * inner])) - mx);
           sum += e[k];
         }
-        for (int64_t k = 0; k < len; ++k) py[base + k * inner] = T::store(static_cast<typename T::C>(e[k] / sum));
+        const double log_sum = std::log(sum);
+        for (int64_t k = 0; k < len; ++k) {
+          const double v = log_form ? static_cast<double>(T::load(px[base + k * inner])) - mx - log_sum : e[k] / sum;
+          py[base + k * inner] = T::store(static_cast<typename T::C>(v));
+        }
       }
   });
   out[0] = y;
@@ -135,6 +139,13 @@ void register_normalization() {
   using namespace norm_detail;
   auto& reg = ir::OpRegistry::instance();
   reg.add(ir::OpDef{"BatchNormalization", "", {7, 9, 14, 15}, bn_infer, bn_kernel});
-  reg.add(ir::OpDef{"Softmax", "", {1, 11, 13}, softmax_infer, softmax_kernel});
+  reg.add(ir::OpDef{"Softmax", "", {1, 11, 13}, softmax_infer,
+                    [](const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+                      softmax_kernel(n, in, out, false);
+                    }});
+  reg.add(ir::OpDef{"LogSoftmax", "", {1, 11, 13}, softmax_infer,
+                    [](const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+                      softmax_kernel(n, in, out, true);
+                    }});
 }
 }  // namespace kiln::ops

@@ -18,6 +18,10 @@ void register_all_ops() {
     ops::register_tensor_ops();
     ops::register_generators();
     ops::register_reduce();
+    ops::register_variadic();
+    ops::register_reduce_arg();
+    ops::register_layer_norm();
+    ops::register_split_tile();
   });
 }
 }  // namespace kiln::ir

@@ -324,3 +324,18 @@ TEST_F(Cli, DemoModelMatchesOnnxRuntime) {
 }
 
 }  // namespace
+
+TEST_F(Cli, FreezeInputDefaultsDropsOverridableInputs) {
+  const std::string model = std::string(KILN_TEST_MODELS) + "/e2e/defaults/model.onnx";
+  Result open = cli("inspect " + model + " --json");
+  ASSERT_EQ(open.code, 0) << open.err;
+  Result frozen_plan = cli("build " + model + " -o " + tmp("frozen.kiln") + " --shapes x:2x4 --freeze-input-defaults");
+  ASSERT_EQ(frozen_plan.code, 0) << frozen_plan.err;
+  Result inspect = cli("inspect " + tmp("frozen.kiln") + " --json");
+  ASSERT_EQ(inspect.code, 0) << inspect.err;
+  auto j = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(j["inputs"].size(), 1u);
+  Result plain = cli("build " + model + " -o " + tmp("open.kiln") + " --shapes x:2x4");
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_EQ(nlohmann::json::parse(cli("inspect " + tmp("open.kiln") + " --json").out)["inputs"].size(), 3u);
+}
