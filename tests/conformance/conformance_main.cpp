@@ -1,7 +1,7 @@
 // kiln_conformance: runs the ONNX backend node tests table-driven against kiln's CPU engine.
 //
 //   kiln_conformance --data DIR [--skips F] [--floor F] [--tolerances F] [--json F] [--doc F] [--write-doc F]
-//                    [--filter S] [--verbose] [--no-fork] [--timeout S]
+//                    [--filter S] [--verbose] [--no-fork] [--timeout S] [--suggest-skips] [--dump DIR]
 //
 // For every test folder under DIR (gen_node_tests.py writes them): tests whose ops kiln's registry does not all claim
 // are skipped ("op not claimed"); the others run, each in a child process (a crash or hang is a failure of that test,
@@ -35,7 +35,7 @@ using namespace kiln::conformance;
 namespace {
 
 struct Options {
-  std::string data, skips, floor, tolerances, json, doc, write_doc, filter;
+  std::string data, skips, floor, tolerances, json, doc, write_doc, filter, dump;
   bool verbose = false, fork = true, suggest = false;
   int timeout_s = 20;
   long memory_mb = 4096;
@@ -45,7 +45,7 @@ struct Options {
   std::cerr << "kiln_conformance: " << why << "\n"
             << "usage: kiln_conformance --data DIR [--skips FILE] [--floor FILE] [--tolerances FILE] [--json FILE]\n"
             << "         [--doc FILE] [--write-doc FILE] [--filter SUBSTRING] [--verbose] [--no-fork] [--timeout S]\n"
-            << "         [--suggest-skips]\n";
+            << "         [--suggest-skips] [--dump DIR]\n";
   std::exit(2);
 }
 
@@ -95,7 +95,7 @@ std::string signal_text(int sig) {
 
 // Runs one test in a child process: a crash, an abort or a hang fails that test only.
 Result run_isolated(const TestInfo& t, const kiln::Tolerance& tol, const Options& o) {
-  if (!o.fork) return run_test(t, tol);
+  if (!o.fork) return run_test(t, tol, o.dump);
   int fd[2];
   if (pipe(fd) != 0) return {Status::Fail, "pipe() failed"};
   std::cout.flush();
@@ -112,7 +112,7 @@ Result run_isolated(const TestInfo& t, const kiln::Tolerance& tol, const Options
     rlimit lim{};
     lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(o.memory_mb) << 20;
     setrlimit(RLIMIT_AS, &lim);
-    std::string s = encode_result(run_test(t, tol));
+    std::string s = encode_result(run_test(t, tol, o.dump));
     size_t off = 0;
     while (off < s.size()) {
       ssize_t w = write(fd[1], s.data() + off, s.size() - off);

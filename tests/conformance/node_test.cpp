@@ -215,7 +215,7 @@ TestInfo scan_test(const std::string& name, const std::string& dir) {
   return t;
 }
 
-Result run_test(const TestInfo& t, const Tolerance& tol) {
+Result run_test(const TestInfo& t, const Tolerance& tol, const std::string& dump_dir) {
   Result r;
   r.status = Status::Fail;
   const char* stage = "import";
@@ -266,6 +266,11 @@ Result run_test(const TestInfo& t, const Tolerance& tol) {
         if (want.dtype() == DType::BFloat16) t_out.rtol = std::max(t_out.rtol, 1.0 / 64);
         Comparison c = compare(it->second, want, t_out);
         if (!c.passed) {
+          if (!dump_dir.empty()) {
+            fs::path d = fs::path(dump_dir) / t.name / ds.filename();
+            fs::create_directories(d);
+            save_tensor_pb((d / ("output_" + std::to_string(j) + ".pb")).string(), it->second, name);
+          }
           r.reason = one_line(where + "output '" + name + "': " + c.reason + " (max abs diff " + fmt_num(c.max_abs) +
                               ", max rel " + fmt_num(c.max_rel) + ")");
           return r;

@@ -45,7 +45,8 @@ struct Result {
 // each data set, runs it and compares every output with `tol` (integer and bool outputs exactly; bfloat16 outputs
 // with rtol at least 2^-6, two bfloat16 ULPs, as upstream's runner does).
 // Throws nothing: kiln::Error and std::exception become a Fail with the error in the reason.
-Result run_test(const TestInfo& t, const Tolerance& tol);
+// `dump_dir` non-empty: on a mismatch, kiln's output is written as dump_dir/<test>/<data set>/output_N.pb.
+Result run_test(const TestInfo& t, const Tolerance& tol, const std::string& dump_dir = "");
 
 // Where the runner keeps a child process's result while a test runs in it.
 std::string encode_result(const Result& r);
