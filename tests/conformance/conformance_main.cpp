@@ -73,14 +73,20 @@ Options parse(int argc, char** argv) {
       o.write_doc = value();
     else if (a == "--filter")
       o.filter = value();
-    else if (a == "--timeout")
-      o.timeout_s = std::stoi(value());
-    else if (a == "--verbose" || a == "-v")
+    else if (a == "--timeout") {
+      std::string v = value();
+      char* end = nullptr;
+      long t = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || t < 1 || t > 3600) usage("--timeout needs seconds (1..3600), got " + v);
+      o.timeout_s = static_cast<int>(t);
+    } else if (a == "--verbose" || a == "-v")
       o.verbose = true;
     else if (a == "--no-fork")
       o.fork = false;
     else if (a == "--suggest-skips")
       o.suggest = true;
+    else if (a == "--dump")
+      o.dump = value();
     else
       usage("unknown argument " + a);
   }
