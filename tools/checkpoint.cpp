@@ -106,7 +106,11 @@ kiln::EngineBackend build_checkpoint(const kiln::Model& model, const BuildOption
   if (o.workspace_bytes) cfg.workspace_size = static_cast<int64_t>(o.workspace_bytes);
   cfg.timing_cache = o.timing_cache;
   cfg.enable_tf32 = !o.no_tf32;
-  if (o.fp16 || o.bf16) cfg.quantization_config = kiln::AutoCastConfig{o.fp16 ? "fp16" : "bf16", true};
+  if (o.fp16 || o.bf16) cfg.quantization_config = kiln::AutoCastConfig{o.fp16 ? "fp16" : "bf16", !o.low_precision_io};
+  // Build flags the backend's config (AITune's fields) cannot carry.
+  if (!o.keep_fp32.empty())
+    bad_arg("--keep-fp32 is not available with --checkpoint: EngineBackendConfig (AITune's ONNXAutoCastConfig) has no keep list");
+  if (o.freeze_defaults) bad_arg("--freeze-input-defaults is not available with --checkpoint: EngineBackendConfig has no such field");
 
   std::vector<kiln::Sample> samples;
   for (const auto& d : c.sample_dirs) samples.push_back(load_sample_dir(d, model.inputs()));

@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "common.h"
@@ -48,6 +49,52 @@ void print_ops(std::ostream& os, const std::map<std::string, size_t>& ops) {
   for (const auto& [op, n] : ops) os << "    " << std::left << std::setw(20) << op << " " << n << "\n";
 }
 
+// FLOPs at profile 0's opt shapes: the total, and the GEMM-shaped part by compute dtype with the share that runs
+// in float16 / bfloat16 (docs/precision.md).
+struct FlopSummary {
+  int64_t total = 0, gemm = 0, gemm_low = 0;
+  size_t unknown = 0;
+  std::map<std::string, int64_t> gemm_by_dtype;
+};
+
+FlopSummary summarize_flops(const std::vector<kiln::NodeInfo>& nodes) {
+  FlopSummary f;
+  for (const auto& n : nodes) {
+    if (n.flops < 0) {
+      ++f.unknown;
+      continue;
+    }
+    f.total += n.flops;
+    if (!n.gemm_like) continue;
+    f.gemm += n.flops;
+    f.gemm_by_dtype[n.dtype] += n.flops;
+    if (n.dtype == "float16" || n.dtype == "bfloat16") f.gemm_low += n.flops;
+  }
+  return f;
+}
+
+json flops_json(const FlopSummary& f) {
+  json j;
+  j["shapes"] = "profile 0 opt";
+  j["total"] = f.total;
+  j["unknown_nodes"] = f.unknown;
+  j["gemm_like"] = {{"total", f.gemm},
+                    {"by_dtype", f.gemm_by_dtype},
+                    {"low_precision_share", f.gemm > 0 ? json(double(f.gemm_low) / double(f.gemm)) : json(nullptr)}};
+  return j;
+}
+
+std::string human_flops(int64_t v) {
+  if (v < 0) return "?";
+  const char* units[] = {"", "K", "M", "G", "T"};
+  double d = double(v);
+  int u = 0;
+  while (d >= 1000 && u < 4) d /= 1000, ++u;
+  std::ostringstream os;
+  os << std::setprecision(u == 0 ? 0 : 3) << (u == 0 ? std::fixed : std::defaultfloat) << d << units[u];
+  return os.str();
+}
+
 int inspect_plan(const InspectArgs& a) {
   kiln::Engine e = kiln::Engine::load(a.path);
   std::vector<kiln::NodeInfo> nodes = e.nodes();
@@ -77,8 +124,14 @@ int inspect_plan(const InspectArgs& a) {
     j["node_count"] = nodes.size();
     json nj = json::array();
     for (const auto& n : nodes)
-      nj.push_back({{"name", n.name}, {"op", n.op}, {"dtype", n.dtype}, {"tactic", n.tactic}});
+      nj.push_back({{"name", n.name},
+                    {"op", n.op},
+                    {"dtype", n.dtype},
+                    {"tactic", n.tactic},
+                    {"flops", n.flops >= 0 ? json(n.flops) : json(nullptr)},
+                    {"gemm_like", n.gemm_like}});
     j["nodes"] = nj;
+    j["flops"] = flops_json(summarize_flops(nodes));
     j["inspected_by"] = {{"kiln_version", kiln::version()}, {"build_id", kiln::build_id()}};
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -93,6 +146,14 @@ int inspect_plan(const InspectArgs& a) {
      << "  weights:      " << human_bytes(e.weights_bytes()) << "\n";
   print_engine_io(os, e);
   print_ops(os, ops);
+  const FlopSummary f = summarize_flops(nodes);
+  os << "  flops:        " << human_flops(f.total) << " per run at profile 0 opt shapes";
+  if (f.unknown) os << " (" << f.unknown << " node(s) unknown)";
+  os << "\n";
+  if (f.gemm > 0)
+    os << "  GEMM/conv:    " << human_flops(f.gemm) << ", " << std::fixed << std::setprecision(1)
+       << 100.0 * double(f.gemm_low) / double(f.gemm) << "% in float16/bfloat16\n"
+       << std::defaultfloat;
   size_t wn = 4, wo = 2, wd = 5;
   for (const auto& n : nodes) {
     wn = std::max(wn, n.name.size());
@@ -101,15 +162,15 @@ int inspect_plan(const InspectArgs& a) {
   }
   const int wi = static_cast<int>(std::to_string(nodes.size()).size());
   auto row = [&](const std::string& i, const std::string& n, const std::string& o, const std::string& d,
-                 const std::string& t) {
+                 const std::string& fl, const std::string& t) {
     os << "    " << std::right << std::setw(wi) << i << "  " << std::left << std::setw(static_cast<int>(wn)) << n
-       << "  " << std::setw(static_cast<int>(wo)) << o << "  " << std::setw(static_cast<int>(wd)) << d << "  " << t
-       << "\n";
+       << "  " << std::setw(static_cast<int>(wo)) << o << "  " << std::setw(static_cast<int>(wd)) << d << "  "
+       << std::right << std::setw(7) << fl << "  " << std::left << t << "\n";
   };
   os << "  nodes (" << nodes.size() << "):\n";
-  row("#", "name", "op", "dtype", "tactic");
+  row("#", "name", "op", "dtype", "flops", "tactic");
   for (size_t i = 0; i < nodes.size(); ++i)
-    row(std::to_string(i), nodes[i].name, nodes[i].op, nodes[i].dtype, nodes[i].tactic);
+    row(std::to_string(i), nodes[i].name, nodes[i].op, nodes[i].dtype, human_flops(nodes[i].flops), nodes[i].tactic);
   return 0;
 }
 

@@ -117,7 +117,11 @@ void expect(const RunArgs& a, const kiln::Engine& e, const kiln::TensorMap& outs
     std::string name = infos[i].name;
     if (!pb_name.empty() && outs.count(pb_name)) name = pb_name;
     if (!done.insert(name).second) bad("--expect: output '" + name + "' is named by two files in " + a.expect_dir);
-    kiln::Comparison c = kiln::compare(outs.at(name), want, tol);
+    kiln::Tensor got = outs.at(name);
+    // Low-precision outputs (--low-precision-io) are compared in the reference's float type.
+    if (got.dtype() != want.dtype() && kiln::dtype_is_float(got.dtype()) && kiln::dtype_is_float(want.dtype()))
+      got = convert_float(got, want.dtype());
+    kiln::Comparison c = kiln::compare(got, want, tol);
     std::cout << "  " << std::left << std::setw(16) << name << std::scientific << std::setprecision(3)
               << " max abs err " << c.max_abs << "  max rel err " << c.max_rel;
     if (tol.metric == kiln::Metric::RelativeL2) std::cout << "  rel L2 " << c.rel_l2;
@@ -175,6 +179,15 @@ int run_run(RunArgs& a, const CLI::App& sub) {
   if (!backend) src.build(sub, a.b, shapes);
   const kiln::Engine& e = src.engine;
 
+  // An engine with low-precision I/O (--low-precision-io) takes float16/bfloat16: float test data is converted.
+  for (const auto& in : e.inputs()) {
+    auto it = given.find(in.name);
+    if (it == given.end() || it->second.dtype() == in.dtype || !kiln::dtype_is_float(it->second.dtype()) ||
+        !kiln::dtype_is_float(in.dtype))
+      continue;
+    origin[in.name] += std::string(", converted from ") + kiln::dtype_name(it->second.dtype());
+    it->second = convert_float(it->second, in.dtype);
+  }
   kiln::TensorMap inputs = complete_inputs(e, given, shapes, rs);
   kiln::ExecutionContext ctx = e.create_context();
   auto t0 = std::chrono::steady_clock::now();

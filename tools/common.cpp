@@ -50,6 +50,14 @@ void add_build_options(CLI::App* sub, BuildOptions& o, bool shapes_define_profil
   auto* f32 = sub->add_flag("--fp32", o.fp32, "Build an FP32 engine (default)")->group(g);
   f16->excludes(b16)->excludes(f32);
   b16->excludes(f32);
+  sub->add_option("--keep-fp32", o.keep_fp32,
+                  "With --fp16/--bf16: op types or node names kept in FP32 (comma-separated, repeatable)")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->group(g);
+  sub->add_flag("--low-precision-io", o.low_precision_io,
+                "With --fp16/--bf16: FP32 inputs and outputs take the low type too (default: they stay FP32)")
+      ->group(g);
   sub->add_flag("--no-tf32", o.no_tf32, "Keep FP32 GEMM-like ops out of TF32 on CUDA")->group(g);
   sub->add_flag("--freeze-input-defaults", o.freeze_defaults,
                 "Treat IR>=4 inputs that have initializer defaults as constants (they stop being inputs)")
@@ -62,6 +70,8 @@ void add_build_options(CLI::App* sub, BuildOptions& o, bool shapes_define_profil
 }
 
 void BuildOptions::prepare(const CLI::App& sub) {
+  if ((low_precision_io || !keep_fp32.empty()) && !fp16 && !bf16)
+    throw kiln::Error(kiln::ErrorCode::InvalidArgument, "--keep-fp32 and --low-precision-io need --fp16 or --bf16");
   specs = collect_profiles(sub, flags);
   parse_device(device, &target, &device_index);
   workspace_bytes = workspace.empty() ? 0 : parse_bytes(workspace, "--workspace");
@@ -73,6 +83,8 @@ kiln::BuildConfig make_build_config(const BuildOptions& o, const kiln::Model& mo
   c.device = o.device_index;
   c.precision = o.fp16 ? kiln::Precision::FP16 : o.bf16 ? kiln::Precision::BF16 : kiln::Precision::FP32;
   c.enable_tf32 = !o.no_tf32;
+  c.keep_io_types = !o.low_precision_io;
+  c.keep_fp32 = o.keep_fp32;
   c.freeze_input_defaults = o.freeze_defaults;
   c.optimization_level = o.opt_level;
   c.workspace_size = o.workspace_bytes;

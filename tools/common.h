@@ -68,6 +68,8 @@ std::vector<kiln::Profile> make_profiles(const std::vector<ProfileSpec>& specs,
 struct BuildOptions {
   std::vector<std::string> min_shapes, opt_shapes, max_shapes, shapes;
   bool fp16 = false, bf16 = false, fp32 = false, no_tf32 = false, freeze_defaults = false;
+  bool low_precision_io = false;       // BuildConfig::keep_io_types = false
+  std::vector<std::string> keep_fp32;  // BuildConfig::keep_fp32
   int opt_level = 3;
   std::string workspace, timing_cache, device = "cpu";
   ShapeFlags flags;
@@ -151,6 +153,8 @@ void parse_int_range(const std::string& text, RandomSpec* spec);
 std::string tensor_summary(const kiln::Tensor& t, size_t first_n = 6);
 // A file-name-safe version of a tensor name ([A-Za-z0-9._-], others -> '_').
 std::string sanitize_name(const std::string& name);
+// A float tensor converted to another float dtype (round to nearest even); InvalidArgument for non-float types.
+kiln::Tensor convert_float(const kiln::Tensor& t, kiln::DType to);
 // Reads a tensor from .npy or .pb (by extension).
 kiln::Tensor load_tensor_file(const std::string& path, std::string* pb_name = nullptr);
 

@@ -49,6 +49,25 @@ double unit(std::mt19937_64& rng) {
 
 }  // namespace
 
+kiln::Tensor convert_float(const kiln::Tensor& t, kiln::DType to) {
+  using kiln::DType;
+  if (t.dtype() == to) return t;
+  if (!kiln::dtype_is_float(t.dtype()) || !kiln::dtype_is_float(to))
+    bad(std::string("cannot convert ") + kiln::dtype_name(t.dtype()) + " to " + kiln::dtype_name(to));
+  kiln::Tensor r(to, t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double v = t.at_double(i);
+    const float f = static_cast<float>(v);
+    switch (to) {
+      case DType::Float32: r.mutable_as<float>()[i] = f; break;
+      case DType::Float64: r.mutable_as<double>()[i] = v; break;
+      case DType::Float16: r.mutable_as<uint16_t>()[i] = float_to_half(f); break;
+      default: r.mutable_as<uint16_t>()[i] = std::isnan(f) ? uint16_t(0x7fc0) : float_to_bf16(f); break;
+    }
+  }
+  return r;
+}
+
 kiln::Tensor random_tensor(kiln::DType dtype, const kiln::Shape& shape, std::mt19937_64& rng, const RandomSpec& spec) {
   using kiln::DType;
   kiln::Tensor t(dtype, shape);

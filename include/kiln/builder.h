@@ -31,7 +31,14 @@ struct BuildStats {
 struct BuildConfig {
   Target target = Target::Cpu;
   int device = 0;  // CUDA ordinal when target == Cuda
+  // FP16 / BF16: the autocast pass makes the graph strongly typed in that type; normalizations, softmax, sum-like
+  // reductions and Exp/Log/Pow stay float32 (docs/precision.md).
   Precision precision = Precision::FP32;
+  // Low precision only. true: float32 inputs and outputs stay float32 (Casts inside the engine); false: they take
+  // the low type, and callers pass and receive float16 / bfloat16 tensors.
+  bool keep_io_types = true;
+  // Low precision only. Op types ("Conv") or node names forced to float32.
+  std::vector<std::string> keep_fp32;
   bool enable_tf32 = true;
   // One or more profiles. Empty: one profile from the model's static shapes; dynamic dims then
   // default to 1 with a warning.

@@ -25,6 +25,10 @@ struct NodeInfo {
   std::string op;
   std::string dtype;   // dtype of the first output
   std::string tactic;  // chosen kernel
+  // Floating-point operations of one run at profile 0's opt shapes (-1: unknown). Exact for GEMM-shaped ops
+  // (2 x multiply-adds), an estimate (one per element) for the rest; docs/precision.md.
+  int64_t flops = -1;
+  bool gemm_like = false;  // Conv, ConvTranspose, MatMul, Gemm, Einsum, Attention
 };
 
 class ExecutionContext;

@@ -38,8 +38,10 @@ BuildConfig builder_config(const EngineBackendConfig& c, const DeviceSpec& d, co
   if (c.optimization_level) b.optimization_level = static_cast<int>(*c.optimization_level);
   if (c.workspace_size) b.workspace_size = static_cast<size_t>(*c.workspace_size);
   b.timing_cache_path = c.timing_cache;
-  if (const auto* a = std::get_if<AutoCastConfig>(&c.quantization_config))
+  if (const auto* a = std::get_if<AutoCastConfig>(&c.quantization_config)) {
     b.precision = a->precision == "bf16" ? Precision::BF16 : Precision::FP16;
+    b.keep_io_types = a->keep_io_types;
+  }
   return b;
 }
 

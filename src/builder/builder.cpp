@@ -36,9 +36,8 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   if (!model.impl()) KILN_THROW(InvalidArgument, "build_engine: model is empty");
   if (config.target == Target::Cuda)
     KILN_THROW(Unsupported, "target cuda: the CUDA executor is not part of this kiln version yet; build for the cpu target");
-  if (config.precision != Precision::FP32)
-    KILN_THROW(Unsupported, "precision " << precision_name(config.precision)
-                                         << ": the autocast pass is not part of this kiln version yet; use fp32");
+  for (const auto& k : config.keep_fp32)
+    if (k.empty()) KILN_THROW(InvalidArgument, "keep_fp32: empty op type / node name");
   if (config.optimization_level < 0 || config.optimization_level > 5)
     KILN_THROW(InvalidArgument, "optimization_level must be 0..5, got " << config.optimization_level);
 
@@ -73,6 +72,25 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   auto changed = passes::run_pipeline(impl->graph, pipeline);
   for (const auto& p : changed) KILN_DEBUG("build: pass " << p << " changed the graph");
   stats.passes_changed = changed;
+  if (config.precision != Precision::FP32) {
+    // Strongly typed low precision: fold and fuse in float32 first, then cast (docs/precision.md).
+    report(0.5, "autocast");
+    passes::AutocastOptions ac;
+    ac.low = config.precision == Precision::FP16 ? DType::Float16 : DType::BFloat16;
+    ac.keep_io_types = config.keep_io_types;
+    ac.keep_fp32 = config.keep_fp32;
+    stats.passes_run.push_back("autocast");
+    if (passes::autocast(impl->graph, ac)) {
+      stats.passes_changed.push_back("autocast");
+      for (const auto& p : passes::run_pipeline(impl->graph, {{"cast_cleanup", passes::remove_redundant_casts},
+                                                              {"dead_code_elimination", passes::eliminate_dead_code}}))
+        stats.passes_changed.push_back(p);
+      stats.passes_run.push_back("cast_cleanup");
+      stats.passes_run.push_back("dead_code_elimination");
+    }
+  } else if (!config.keep_fp32.empty()) {
+    KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
+  }
 
   report(0.6, "tactics");
   // The timing cache (when given): a known signature reuses its tactic; every choice is recorded and merged back.
@@ -106,7 +124,9 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   stats.nodes = impl->graph.nodes.size();
   if (timing && stats.timing_cache_misses > 0 && timing->save_merged(config.timing_cache_path))
     stats.timing_cache += ", saved";
-  // Output dtypes/shapes as the optimized graph computes them.
+  // Input and output dtypes as the optimized graph has them (autocast may lower them).
+  for (auto& in : impl->inputs)
+    if (const ir::ValueType* t = impl->graph.type_of(in.name)) in.dtype = t->dtype;
   for (auto& o : impl->outputs)
     if (const ir::ValueType* t = impl->graph.type_of(o.name)) o.dtype = t->dtype;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "ir/subgraph.h"
 #include "onnx/import_impl.h"
 #include "util/error.h"
 
@@ -88,6 +89,22 @@ void check_single_assignment(const ir::Graph& g, bool top_level) {
   for (const auto& o : g.outputs)
     if (!defined.count(o))
       KILN_THROW(InvalidModel, "graph output '" << o << "' is not produced by any node, input or initializer");
+}
+
+// Makes a subgraph-bearing node's outer-scope reads explicit (see ir/subgraph.h): the names its subgraphs
+// read but do not define are appended to its inputs after the formal ones, and recorded with the formal count.
+// Subgraphs are converted before their node, so nested nodes already list their own captures as inputs.
+void bind_captures(ir::Node& n) {
+  if (!ir::has_subgraphs(n)) return;
+  std::vector<std::string> captured;
+  std::unordered_set<std::string> seen;
+  for (const auto& [k, a] : n.attrs)
+    if (const ir::GraphPtr* sub = std::get_if<ir::GraphPtr>(&a); sub && *sub)
+      for (const auto& v : ir::free_names(**sub))
+        if (seen.insert(v).second) captured.push_back(v);
+  n.attrs[ir::kNumFormalInputs] = static_cast<int64_t>(n.inputs.size());
+  n.attrs[ir::kCapturedNames] = captured;
+  n.inputs.insert(n.inputs.end(), captured.begin(), captured.end());
 }
 
 }  // namespace graph_import_impl
@@ -234,6 +251,7 @@ void Importer::emit_node(const ::onnx::NodeProto& np, const Scope& s, ir::Graph&
   n.outputs.reserve(static_cast<size_t>(np.output_size()));
   for (const auto& out : np.output()) n.outputs.push_back(map_name(s, out));
   convert_attrs(np, s, label, n.attrs);
+  graph_import_impl::bind_captures(n);
 
   if (domain.empty() && n.op_type == "Constant") {
     Tensor t = graph_import_impl::constant_value(n, label);

@@ -207,6 +207,15 @@ Tensor strided_copy(const Tensor& src, int64_t base, const std::vector<int64_t>&
 
 namespace kiln::ops {
 // Family registration functions (called by ir::register_all_ops).
+void register_control_flow();  // ops3
+void register_rearrange();  // ops3
+void register_selection();  // ops3
+void register_gather_scatter_nd();  // ops3
+void register_pad();  // ops3
+void register_conv_transpose();  // ops3
+void register_resize();  // ops3
+void register_einsum();  // ops3
+void register_attention();  // ops3
 void register_elementwise_unary();
 void register_elementwise_binary();
 void register_conv();

@@ -8,6 +8,15 @@ namespace kiln::ir {
 void register_all_ops() {
   static std::once_flag once;
   std::call_once(once, [] {
+    ops::register_control_flow();  // ops3
+    ops::register_rearrange();  // ops3
+    ops::register_selection();  // ops3
+    ops::register_gather_scatter_nd();  // ops3
+    ops::register_pad();  // ops3
+    ops::register_conv_transpose();  // ops3
+    ops::register_resize();  // ops3
+    ops::register_einsum();  // ops3
+    ops::register_attention();  // ops3
     ops::register_elementwise_unary();
     ops::register_elementwise_binary();
     ops::register_conv();

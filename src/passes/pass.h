@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/dtype.h"
+
 #include "ir/graph.h"
 
 namespace kiln::passes {
@@ -16,6 +18,21 @@ struct Pass {
 bool eliminate_dead_code(ir::Graph& g);   // dce.cpp
 bool fold_constants(ir::Graph& g);        // constant_folding.cpp (also folds Shape of static values)
 bool fold_batchnorm_into_conv(ir::Graph& g);  // batchnorm_folding.cpp
+bool remove_redundant_casts(ir::Graph& g);    // cast_cleanup.cpp
+
+// Autocast (autocast.cpp): makes a float32 graph strongly typed in `low` (float16 or bfloat16).
+struct AutocastOptions {
+  DType low = DType::Float16;
+  // true: float32 graph inputs and outputs stay float32 (Casts at the boundary); false: they become `low`.
+  bool keep_io_types = true;
+  // Op types or node names forced to float32.
+  std::vector<std::string> keep_fp32;
+  // Keep the precision-sensitive ops (autocast_fp32_ops()) in float32. Only tests turn this off, to show why.
+  bool keep_sensitive_ops = true;
+};
+bool autocast(ir::Graph& g, const AutocastOptions& options);
+// The op types autocast keeps in float32 by default (normalizations, softmax, sum-like reductions, Exp/Log/Pow).
+const std::vector<std::string>& autocast_fp32_ops();
 
 // The ordered pipeline for the CPU target at `optimization_level` (0 = DCE and folding only).
 std::vector<Pass> cpu_pipeline(int optimization_level);

@@ -8,6 +8,7 @@ std::vector<Pass> cpu_pipeline(int optimization_level) {
   std::vector<Pass> p = {{"constant_folding", fold_constants}, {"dead_code_elimination", eliminate_dead_code}};
   if (optimization_level >= 1) {
     p.push_back({"batchnorm_folding", fold_batchnorm_into_conv});
+    p.push_back({"cast_cleanup", remove_redundant_casts});
     p.push_back({"dead_code_elimination", eliminate_dead_code});
   }
   return p;

@@ -1,5 +1,6 @@
 #include "kiln/engine.h"
 
+#include "ir/flops.h"
 #include "ir/op_registry.h"
 #include "plan/plan.h"
 #include "runtime/engine_impl.h"
@@ -46,11 +47,26 @@ size_t Engine::weights_bytes() const {
 
 std::vector<NodeInfo> Engine::nodes() const {
   KILN_ENGINE_IMPL();
+  // FLOPs at profile 0's opt shapes: a copy of the graph (weights are shared) with those input shapes.
+  ir::Graph sized;
+  bool have_shapes = false;
+  try {
+    std::map<std::string, Shape> opt;
+    if (!impl_->profiles.empty())
+      for (const auto& [name, r] : impl_->profiles.front().shapes()) opt[name] = r.opt;
+    sized = ir::with_input_shapes(impl_->graph, opt);
+    have_shapes = true;
+  } catch (const Error&) {
+    // Unknown FLOPs (-1) rather than a failing inspect.
+  }
   std::vector<NodeInfo> v;
-  for (const auto& n : impl_->graph.nodes) {
+  for (size_t i = 0; i < impl_->graph.nodes.size(); ++i) {
+    const ir::Node& n = impl_->graph.nodes[i];
     NodeInfo ni{n.name, n.op_type, "", n.tactic};
     if (!n.outputs.empty())
       if (const ir::ValueType* t = impl_->graph.type_of(n.outputs[0])) ni.dtype = dtype_name(t->dtype);
+    ni.gemm_like = n.domain.empty() && ir::is_gemm_like(n.op_type);
+    if (have_shapes) ni.flops = ir::node_flops(sized, sized.nodes[i]);
     v.push_back(std::move(ni));
   }
   return v;

@@ -86,3 +86,20 @@ TEST(BackendGate, ResizeByTilingSlicesAndRepeats) {
   expect_error([&] { backend::resize_by_tiling(t, {2}); }, ErrorCode::InvalidArgument);
   expect_error([&] { backend::resize_by_tiling(Tensor(DType::Float32, {0, 3}), {1, 3}); }, ErrorCode::InvalidArgument);
 }
+
+// AutoCastConfig asks the builder for an FP16 / BF16 engine; the gate then uses that precision's row of the tolerance
+// table, and compares float16 inputs and outputs (keep_io_types = false) in the oracle's dtype.
+TEST(BackendGate, AutoCastEnginesUseTheirToleranceRow) {
+  backend_test::ScratchDir dir;
+  int k = 0;
+  for (const auto& [precision, keep_io] : std::vector<std::pair<std::string, bool>>{{"fp16", true}, {"bf16", true}, {"fp16", false}}) {
+    EngineBackendConfig cfg;
+    cfg.quantization_config = AutoCastConfig{precision, keep_io};
+    const std::string cache = dir / ("c" + std::to_string(k++));
+    EngineBackend b = backend_test::build_mlp(cache, {mlp_sample(1, 1), mlp_sample(4, 2)}, cfg);
+    EXPECT_EQ(b.engine().precision(), precision);
+    Json r = Json::parse(backend_test::slurp(cache + "/report.json"));
+    EXPECT_EQ(r["gate"]["tolerance"], tolerance_for(precision).str()) << precision;
+    EXPECT_EQ(b.engine().inputs()[0].dtype, keep_io ? DType::Float32 : DType::Float16);
+  }
+}

@@ -1,8 +1,10 @@
 #include "runtime/cpu/cpu_executor.h"
 
+#include <mutex>
 #include <set>
 #include <unordered_map>
 
+#include "ir/subgraph.h"
 #include "runtime/cpu/cpu_tactics.h"
 #include "util/error.h"
 
@@ -21,9 +23,13 @@ std::vector<std::vector<std::string>> plan_frees(const ir::Graph& g) {
   return frees;
 }
 
+// `outer`: values of enclosing graphs a subgraph reads by name (nullptr for a top-level graph).
 TensorMap execute(const ir::Graph& g, const std::vector<ir::KernelFn>& kernels,
-                  const std::vector<std::vector<std::string>>& frees, const TensorMap& inputs) {
+                  const std::vector<std::vector<std::string>>& frees, const TensorMap& inputs,
+                  const TensorMap* outer = nullptr) {
   std::unordered_map<std::string, Tensor> env;
+  if (outer)
+    for (const auto& [name, t] : *outer) env[name] = t;
   for (const auto& name : g.inputs) {
     auto it = inputs.find(name);
     if (it == inputs.end()) KILN_THROW(InvalidArgument, "missing input '" << name << "'");
@@ -70,7 +76,29 @@ TensorMap execute(const ir::Graph& g, const std::vector<ir::KernelFn>& kernels,
 
 }  // namespace
 
+namespace cpu_executor_detail {
+std::vector<ir::KernelFn> reference_kernels(const ir::Graph& g) {
+  std::vector<ir::KernelFn> kernels;
+  for (const auto& n : g.nodes) {
+    const ir::OpDef* def = ir::OpRegistry::instance().find(n.domain, n.op_type, n.opset);
+    if (!def || !def->reference) KILN_THROW(Unsupported, n.label() << ": no reference kernel");
+    kernels.push_back(def->reference);
+  }
+  return kernels;
+}
+}  // namespace cpu_executor_detail
+
+TensorMap run_subgraph_reference(const ir::Graph& g, const TensorMap& captured) {
+  return execute(g, cpu_executor_detail::reference_kernels(g), plan_frees(g), captured, &captured);
+}
+
+void register_subgraph_runner() {
+  static std::once_flag once;
+  std::call_once(once, [] { ir::set_subgraph_runner(run_subgraph_reference); });
+}
+
 CpuExecutor::CpuExecutor(std::shared_ptr<const detail::EngineImpl> engine) : engine_(std::move(engine)) {
+  register_subgraph_runner();
   for (const auto& n : engine_->graph.nodes) kernels_.push_back(find_tactic(n));
   frees_ = plan_frees(engine_->graph);
 }
@@ -78,13 +106,8 @@ CpuExecutor::CpuExecutor(std::shared_ptr<const detail::EngineImpl> engine) : eng
 TensorMap CpuExecutor::run(const TensorMap& inputs) { return execute(engine_->graph, kernels_, frees_, inputs); }
 
 TensorMap run_graph_reference(const ir::Graph& g, const TensorMap& inputs) {
-  std::vector<ir::KernelFn> kernels;
-  for (const auto& n : g.nodes) {
-    const ir::OpDef* def = ir::OpRegistry::instance().find(n.domain, n.op_type, n.opset);
-    if (!def || !def->reference) KILN_THROW(Unsupported, n.label() << ": no reference kernel");
-    kernels.push_back(def->reference);
-  }
-  return execute(g, kernels, plan_frees(g), inputs);
+  register_subgraph_runner();
+  return execute(g, cpu_executor_detail::reference_kernels(g), plan_frees(g), inputs);
 }
 
 }  // namespace kiln::runtime::cpu

@@ -23,5 +23,9 @@ class CpuExecutor {
 
 // Runs a bare graph with reference kernels (the oracle path, used by tests and folding).
 TensorMap run_graph_reference(const ir::Graph& g, const TensorMap& inputs);
+// Runs a subgraph (an If branch) with reference kernels; `captured` binds its outer-scope names and inputs.
+TensorMap run_subgraph_reference(const ir::Graph& g, const TensorMap& captured);
+// Installs run_subgraph_reference as ir::run_subgraph's implementation (idempotent; done by the executors).
+void register_subgraph_runner();
 
 }  // namespace kiln::runtime::cpu
