@@ -5,6 +5,30 @@
 #include "util/error.h"
 
 namespace kiln::ir {
+namespace op_registry_cpp {
+
+struct OnnxOpVersions {
+  const char* domain;
+  const char* op_type;
+  std::vector<int> since;
+};
+
+// Every since_version ONNX defines per op (generated from the pinned onnx package).
+const std::vector<OnnxOpVersions>& onnx_versions() {
+  static const std::vector<OnnxOpVersions> table = {
+#include "ir/onnx_op_versions.inc"
+  };
+  return table;
+}
+
+}  // namespace op_registry_cpp
+
+const std::vector<int>* onnx_since_versions(const std::string& domain, const std::string& op_type) {
+  const std::string dom = domain == "ai.onnx" ? "" : domain;
+  for (const auto& e : op_registry_cpp::onnx_versions())
+    if (e.op_type == op_type && e.domain == dom) return &e.since;
+  return nullptr;
+}
 
 const ValueType& InferContext::input(size_t i) const {
   if (!has(i)) KILN_THROW(InvalidModel, node.label() << ": input " << i << " is required");
@@ -30,6 +54,12 @@ const OpDef* OpRegistry::find(const std::string& domain, const std::string& op_t
   for (const auto& d : defs_)
     if (d.op_type == op_type && d.domain == dom) {
       if (!d.since.empty() && opset < d.since.front()) return nullptr;
+      // Refuse an opset that reaches an ONNX version of the op newer than every version the kernel implements:
+      // the op may have changed meaning there (e.g. SpaceToDepth-28 added mode=CRD).
+      if (!d.since.empty())
+        if (const std::vector<int>* onnx = onnx_since_versions(dom, op_type))
+          for (int v : *onnx)
+            if (v > d.since.back() && v <= opset) return nullptr;
       return &d;
     }
   return nullptr;

@@ -27,7 +27,9 @@ using KernelFn = std::function<void(const Node&, const std::vector<const Tensor*
 struct OpDef {
   std::string op_type;
   std::string domain;           // "" = ai.onnx
-  std::vector<int> since;       // since_versions this kernel implements (ascending); opset >= since[0]
+  // Every ONNX since_version this kernel implements (ascending). A node is accepted at opset >= since[0] unless
+  // ONNX defines a since_version of the op above since.back() and <= the node's opset (src/ir/onnx_op_versions.inc).
+  std::vector<int> since;
   InferFn infer;
   KernelFn reference;
 };
@@ -36,7 +38,8 @@ class OpRegistry {
  public:
   static OpRegistry& instance();
   void add(OpDef def);
-  // nullptr when not registered or when `opset` is below the first supported since_version.
+  // nullptr when not registered, when `opset` is below the first supported since_version, or when ONNX defines a
+  // newer since_version of the op (> since.back(), <= opset) that the kernel does not implement.
   const OpDef* find(const std::string& domain, const std::string& op_type, int64_t opset) const;
   bool known_op(const std::string& domain, const std::string& op_type) const;
   std::vector<const OpDef*> all() const;
@@ -44,6 +47,9 @@ class OpRegistry {
  private:
   std::vector<OpDef> defs_;
 };
+
+// The since_versions ONNX defines for an op (ai.onnx and ai.onnx.ml, from the pinned onnx); nullptr if unknown.
+const std::vector<int>* onnx_since_versions(const std::string& domain, const std::string& op_type);
 
 // Registers every op family. Idempotent; called by the importer and the runtime.
 void register_all_ops();

@@ -196,7 +196,7 @@ void attention_kernel(const Node& n, const std::vector<const Tensor*>& in, std::
     if (mask->dtype() != DType::Bool && mask->dtype() != dt)
       KILN_THROW(InvalidModel, n.label() << ": attn_mask must be bool or " << dtype_name(dt) << ", got " << mask->type_str());
     const Shape& ms = mask->shape();
-    if (ms.size() < 2 || ms.size() > 4) KILN_THROW(InvalidModel, n.label() << ": attn_mask must be 2-D to 4-D, got " << mask->type_str());
+    if (ms.empty() || ms.size() > 4) KILN_THROW(InvalidModel, n.label() << ": attn_mask must be 1-D to 4-D, got " << mask->type_str());
     const int64_t target[4] = {B, Hq, Sq, T};
     const std::vector<int64_t> cs = contiguous_strides(ms);
     for (size_t i = 0; i < ms.size(); ++i) {

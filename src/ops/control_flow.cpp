@@ -85,9 +85,12 @@ std::vector<ValueType> if_infer(const InferContext& ctx) {
     KILN_THROW(InvalidModel, n.label() << ": cond must be bool, got " << dtype_name(cond.dtype));
   if (cond.has_rank && dims_product(cond.dims, 0, cond.dims.size()) > 1)
     KILN_THROW(InvalidModel, n.label() << ": cond must hold a single element, got " << cond.str());
+  // A constant cond: only the taken branch is typed (the other may not even be valid for these inputs, e.g.
+  // AffineGrid's body splits a 5-element size into 4 in its 2-D branch).
+  if (const Tensor* c = const_input(ctx, 0); c && c->numel() == 1)
+    return branch_types(ctx, c->at_int64(0) != 0 ? "then_branch" : "else_branch");
   std::vector<ValueType> then_t = branch_types(ctx, "then_branch");
   std::vector<ValueType> else_t = branch_types(ctx, "else_branch");
-  if (const Tensor* c = const_input(ctx, 0); c && c->numel() == 1) return c->at_int64(0) != 0 ? then_t : else_t;
   std::vector<ValueType> out;
   for (size_t i = 0; i < then_t.size(); ++i) {
     const ValueType &a = then_t[i], &b = else_t[i];

@@ -148,6 +148,6 @@ void conv_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vecto
 
 namespace kiln::ops {
 void register_conv() {
-  ir::OpRegistry::instance().add(ir::OpDef{"Conv", "", {1, 11}, conv_detail::conv_infer, conv_detail::conv_kernel});
+  ir::OpRegistry::instance().add(ir::OpDef{"Conv", "", {1, 11, 22}, conv_detail::conv_infer, conv_detail::conv_kernel});
 }
 }  // namespace kiln::ops

@@ -2,7 +2,8 @@
 // output_shape, optional bias. W is [C, M/group, k...]. Geometry per spatial dim (ONNX formulas):
 //   full = stride * (in - 1) + output_padding + (k - 1) * dilation + 1
 //   output_shape given (or SAME_* without it: out = in * stride): total = full - out, split as
-//     SAME_UPPER: begin = total / 2, end = total - begin; otherwise begin = total - total / 2, end = total / 2
+//     SAME_UPPER: begin = total // 2, end = total - begin; otherwise begin = total - total // 2, end = total // 2
+//     (// = floor division, as in the spec: a negative total -1 gives begin 0, end -1)
 //   else out = full - pad_begin - pad_end (pads from the attribute; VALID = 0).
 // Reference kernel: gather form (each output position sums the taps that reach it), float64 accumulation.
 #include "ops/spatial.h"
@@ -74,7 +75,10 @@ CtGeom ct_geometry(const Node& n, const std::vector<int64_t>& x, const std::vect
       if (in < 0 || k < 0) continue;  // pads depend on unknown sizes
       const int64_t out = oshape.empty() ? in * g.strides[i] : oshape[i];
       const int64_t total = g.strides[i] * (in - 1) + g.out_pad[i] + (k - 1) * g.dilations[i] + 1 - out;
-      g.pb[i] = ap == "SAME_UPPER" ? total / 2 : total - total / 2;
+      // total / 2 rounds toward -infinity as in the spec's (Python) formulas: a negative odd total (output_shape
+      // larger than the full output) leaves the extra row at the end, like a positive one does for SAME_UPPER.
+      const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      g.pb[i] = ap == "SAME_UPPER" ? half : total - half;
       g.out[i] = out;
     } else {
       if (ap == "NOTSET") g.pb[i] = pads[i];

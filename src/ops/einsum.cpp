@@ -247,6 +247,6 @@ void einsum_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vec
 
 namespace kiln::ops {
 void register_einsum() {
-  ir::OpRegistry::instance().add(ir::OpDef{"Einsum", "", {12}, einsum_detail::einsum_infer, einsum_detail::einsum_kernel});
+  ir::OpRegistry::instance().add(ir::OpDef{"Einsum", "", {12, 28}, einsum_detail::einsum_infer, einsum_detail::einsum_kernel});
 }
 }  // namespace kiln::ops

@@ -340,11 +340,11 @@ void register_elementwise_unary() {
     };
   });
   reg.add(ir::OpDef{"Dropout", "", {7, 10, 12, 13, 22}, dropout_infer, dropout_kernel});
-  reg.add(ir::OpDef{"CastLike", "", {15, 19, 21, 23}, cast_like_infer, cast_like_kernel});
+  reg.add(ir::OpDef{"CastLike", "", {15, 19, 21, 23, 24, 25}, cast_like_infer, cast_like_kernel});
   {
     ir::OpDef def;
     def.op_type = "Cast";
-    def.since = {6, 9, 13, 19};
+    def.since = {6, 9, 13, 19, 21, 23, 24, 25, 28};
     def.infer = cast_infer;
     def.reference = cast_kernel;
     reg.add(std::move(def));

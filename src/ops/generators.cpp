@@ -95,7 +95,9 @@ void cos_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector
 }
 
 // ---- Range ------------------------------------------------------------------------------------------
-using RangeTypes = DTypeList<DType::Float32, DType::Float64, DType::Int16, DType::Int32, DType::Int64>;
+// float16 / bfloat16 from Range-27 (computed in float64, rounded once per element).
+using RangeTypes = DTypeList<DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int16, DType::Int32,
+                             DType::Int64>;
 
 constexpr int64_t kMaxRange = int64_t(1) << 40;  // beyond this the output cannot be allocated anyway
 
@@ -122,9 +124,13 @@ int64_t range_count(const Node& n, const Tensor& start, const Tensor& limit, con
 
 void check_range_inputs(const Node& n, const std::vector<const ValueType*>& t) {
   check_dtype(RangeTypes{}, t[0]->dtype, n, "start");
+  if (n.opset < 27 && (t[0]->dtype == DType::Float16 || t[0]->dtype == DType::BFloat16))
+    KILN_THROW(InvalidModel, n.label() << ": Range takes " << dtype_name(t[0]->dtype) << " from opset 27, model has " << n.opset);
   for (size_t i = 0; i < 3; ++i) {
     if (t[i]->dtype != t[0]->dtype) KILN_THROW(InvalidModel, n.label() << ": start, limit and delta must share a dtype");
-    if (t[i]->has_rank && !(t[i]->dims.empty() || (t[i]->dims.size() == 1 && t[i]->dims[0].value == 1)))
+    // Scalars, or one-element 1-D tensors as onnxruntime accepts (an unknown 1-D length is checked at run time).
+    if (t[i]->has_rank && !(t[i]->dims.empty() || (t[i]->dims.size() == 1 && t[i]->dims[0].value <= 1 &&
+                                                   t[i]->dims[0].value != 0)))
       KILN_THROW(InvalidModel, n.label() << ": input " << i << " must be a scalar, got " << t[i]->str());
   }
 }
@@ -166,8 +172,8 @@ namespace kiln::ops {
 void register_generators() {
   using namespace gen_detail;
   auto& reg = ir::OpRegistry::instance();
-  reg.add(ir::OpDef{"Constant", "", {1, 9, 11, 12, 13, 19, 21}, constant_infer, constant_kernel});
-  reg.add(ir::OpDef{"ConstantOfShape", "", {9, 20, 21}, cos_infer, cos_kernel});
-  reg.add(ir::OpDef{"Range", "", {11}, range_infer, range_kernel});
+  reg.add(ir::OpDef{"Constant", "", {1, 9, 11, 12, 13, 19, 21, 23, 24, 25}, constant_infer, constant_kernel});
+  reg.add(ir::OpDef{"ConstantOfShape", "", {9, 20, 21, 23, 24, 25}, cos_infer, cos_kernel});
+  reg.add(ir::OpDef{"Range", "", {11, 27}, range_infer, range_kernel});
 }
 }  // namespace kiln::ops

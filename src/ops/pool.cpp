@@ -214,15 +214,15 @@ namespace kiln::ops {
 void register_pool() {
   using namespace pool_detail;
   auto& reg = ir::OpRegistry::instance();
-  reg.add(ir::OpDef{"MaxPool", "", {1, 8, 10, 11, 12}, [](const InferContext& c) { return pool_infer(c, true); },
+  reg.add(ir::OpDef{"MaxPool", "", {1, 8, 10, 11, 12, 22}, [](const InferContext& c) { return pool_infer(c, true); },
                     maxpool_kernel});
-  reg.add(ir::OpDef{"AveragePool", "", {1, 7, 10, 11, 19}, [](const InferContext& c) { return pool_infer(c, false); },
+  reg.add(ir::OpDef{"AveragePool", "", {1, 7, 10, 11, 19, 22}, [](const InferContext& c) { return pool_infer(c, false); },
                     avgpool_kernel});
-  reg.add(ir::OpDef{"GlobalAveragePool", "", {1}, [](const InferContext& c) { return global_infer(c, false); },
+  reg.add(ir::OpDef{"GlobalAveragePool", "", {1, 22}, [](const InferContext& c) { return global_infer(c, false); },
                     [](const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
                       global_kernel(n, in, out, false);
                     }});
-  reg.add(ir::OpDef{"GlobalMaxPool", "", {1}, [](const InferContext& c) { return global_infer(c, true); },
+  reg.add(ir::OpDef{"GlobalMaxPool", "", {1, 22}, [](const InferContext& c) { return global_infer(c, true); },
                     [](const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
                       global_kernel(n, in, out, true);
                     }});

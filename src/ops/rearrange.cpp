@@ -1,4 +1,5 @@
-// Element rearrangement: DepthToSpace (opset 1, 11 modes DCR/CRD, 13), SpaceToDepth (1, 13), Trilu (14).
+// Element rearrangement: DepthToSpace (opset 1, 11 modes DCR/CRD, 13), SpaceToDepth (1, 13, 28 modes DCR/CRD),
+// Trilu (14).
 // DepthToSpace / SpaceToDepth are a 6-D reshape + transpose, done as one strided copy; any dtype.
 #include <cstring>
 
@@ -12,8 +13,9 @@ int64_t blocksize_of(const Node& n) {
   return b;
 }
 
-bool crd_mode(const Node& n) {
-  if (n.opset < 11) return false;
+// `mode` exists from DepthToSpace-11 / SpaceToDepth-28.
+bool crd_mode(const Node& n, int64_t since = 11) {
+  if (n.opset < since) return false;
   const std::string m = n.attr_string("mode", "DCR");
   if (m != "DCR" && m != "CRD") KILN_THROW(InvalidModel, n.label() << ": mode must be DCR or CRD, got '" << m << "'");
   return m == "CRD";
@@ -48,6 +50,7 @@ std::vector<ValueType> s2d_infer(const InferContext& ctx) {
   check_arity(n, 1, 1);
   const ValueType& x = ctx.input(0);
   const int64_t b = blocksize_of(n);
+  crd_mode(n, 28);
   check_rank4(n, x);
   if (!x.has_rank) return {rank_only(x.dtype, 4)};
   return {make_type(x.dtype, {x.dims[0], scaled(x.dims[1], b * b, 1, n, "channels"), scaled(x.dims[2], 1, b, n, "H"),
@@ -94,8 +97,9 @@ void s2d_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector
   const int64_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
   if (H % b != 0 || W % b != 0)
     KILN_THROW(InvalidModel, n.label() << ": spatial dims " << H << "x" << W << " are not divisible by blocksize " << b);
-  const int perm[6] = {0, 3, 5, 1, 2, 4};
-  out[0] = permute6(x, {N, C, H / b, b, W / b, b}, perm, {N, C * b * b, H / b, W / b});
+  // x viewed as [N, C, H/b, b, W/b, b]; DCR gives [N, b, b, C, H/b, W/b], CRD [N, C, b, b, H/b, W/b].
+  const int dcr[6] = {0, 3, 5, 1, 2, 4}, crd[6] = {0, 1, 3, 5, 2, 4};
+  out[0] = permute6(x, {N, C, H / b, b, W / b, b}, crd_mode(n, 28) ? crd : dcr, {N, C * b * b, H / b, W / b});
 }
 
 // ---- Trilu ------------------------------------------------------------------------------------------
@@ -143,8 +147,8 @@ namespace kiln::ops {
 void register_rearrange() {
   using namespace rearrange_detail;
   auto& r = ir::OpRegistry::instance();
-  r.add(ir::OpDef{"DepthToSpace", "", {1, 11, 13}, d2s_infer, d2s_kernel});
-  r.add(ir::OpDef{"SpaceToDepth", "", {1, 13}, s2d_infer, s2d_kernel});
+  r.add(ir::OpDef{"DepthToSpace", "", {1, 11, 13, 28}, d2s_infer, d2s_kernel});
+  r.add(ir::OpDef{"SpaceToDepth", "", {1, 13, 28}, s2d_infer, s2d_kernel});
   r.add(ir::OpDef{"Trilu", "", {14}, trilu_infer, trilu_kernel});
 }
 }  // namespace kiln::ops

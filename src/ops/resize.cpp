@@ -204,7 +204,11 @@ double source_coord(Coord c, int64_t yi, int64_t in, int64_t out, float scale, f
       return static_cast<float>(offset + (y + 0.5) / scale - 0.5);
     }
     case Coord::PytorchHalfPixel: return len_out > 1 ? (y + 0.5f) / scale - 0.5f : 0.0f;
-    case Coord::AlignCorners: return out == 1 ? 0.0f : y * (len_in - 1) / (len_out - 1);
+    case Coord::AlignCorners: {
+      // length_resized = scale * length_in, unrounded (ONNX spec; for sizes, scale = out / in).
+      const float output_width = scale * len_in;
+      return out == 1 || output_width == 1.0f ? 0.0f : y * (len_in - 1) / (output_width - 1);
+    }
     case Coord::Asymmetric: return y / scale;
     case Coord::TfHalfPixelForNn: return (y + 0.5f) / scale;
     case Coord::TfCropAndResize:

@@ -360,14 +360,14 @@ namespace kiln::ops {
 void register_shape_ops() {
   using namespace shape_detail;
   auto& reg = ir::OpRegistry::instance();
-  reg.add(ir::OpDef{"Reshape", "", {5, 13, 14, 19, 21}, reshape_infer, reshape_kernel});
-  reg.add(ir::OpDef{"Flatten", "", {1, 9, 11, 13, 21}, flatten_infer, flatten_kernel});
-  reg.add(ir::OpDef{"Transpose", "", {1, 13, 21}, transpose_infer, transpose_kernel});
-  reg.add(ir::OpDef{"Squeeze", "", {1, 11, 13, 21}, squeeze_infer, squeeze_kernel});
-  reg.add(ir::OpDef{"Unsqueeze", "", {1, 11, 13, 21}, unsqueeze_infer, unsqueeze_kernel});
-  reg.add(ir::OpDef{"Shape", "", {1, 13, 15, 19, 21}, shape_infer, shape_kernel});
+  reg.add(ir::OpDef{"Reshape", "", {5, 13, 14, 19, 21, 23, 24, 25}, reshape_infer, reshape_kernel});
+  reg.add(ir::OpDef{"Flatten", "", {1, 9, 11, 13, 21, 23, 24, 25}, flatten_infer, flatten_kernel});
+  reg.add(ir::OpDef{"Transpose", "", {1, 13, 21, 23, 24, 25}, transpose_infer, transpose_kernel});
+  reg.add(ir::OpDef{"Squeeze", "", {1, 11, 13, 21, 23, 24, 25}, squeeze_infer, squeeze_kernel});
+  reg.add(ir::OpDef{"Unsqueeze", "", {1, 11, 13, 21, 23, 24, 25}, unsqueeze_infer, unsqueeze_kernel});
+  reg.add(ir::OpDef{"Shape", "", {1, 13, 15, 19, 21, 23, 24, 25}, shape_infer, shape_kernel});
   reg.add(ir::OpDef{"Expand", "", {8, 13}, expand_infer, expand_kernel});
-  reg.add(ir::OpDef{"Identity", "", {1, 13, 14, 16, 19, 21},
+  reg.add(ir::OpDef{"Identity", "", {1, 13, 14, 16, 19, 21, 23, 24, 25},
                     [](const InferContext& ctx) {
                       check_arity(ctx.node, 1, 1);
                       return std::vector<ValueType>{ctx.input(0)};

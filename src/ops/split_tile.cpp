@@ -256,7 +256,7 @@ void register_split_tile() {
   auto& reg = ir::OpRegistry::instance();
   reg.add(ir::OpDef{"Split", "", {2, 11, 13, 18}, split_infer, split_kernel});
   reg.add(ir::OpDef{"Tile", "", {6, 13}, tile_infer, tile_kernel});
-  reg.add(ir::OpDef{"Size", "", {1, 13, 19, 21, 23}, size_infer, size_kernel});
+  reg.add(ir::OpDef{"Size", "", {1, 13, 19, 21, 23, 24, 25}, size_infer, size_kernel});
   reg.add(ir::OpDef{"GatherElements", "", {11, 13}, gather_elements_infer, gather_elements_kernel});
 }
 }  // namespace kiln::ops

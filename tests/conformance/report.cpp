@@ -267,7 +267,7 @@ std::string operators_markdown(const std::vector<Record>& records, const std::st
      << "skipped for a type kiln lacks included: " << total.passed << " of " << total.claimed << " ("
      << pct(total.passed, total.claimed) << "). Not claimed: " << total.unclaimed << " tests.\n\n"
      << "*ONNX versions not listed*: since versions >= 11 of the op's ONNX schema that kiln's registry entry does not\n"
-     << "list; the importer still accepts models of those opsets (the registry only checks the lowest version).\n\n"
+     << "list; a node at an opset that reaches one above the highest listed is refused at import (Unsupported).\n\n"
      << "| op | since versions | ONNX versions not listed | dtypes run (passed/run) | passed/run | of which "
         "`_expanded` "
      << "| skipped: type kiln lacks | not claimed |\n"

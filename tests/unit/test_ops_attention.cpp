@@ -26,6 +26,12 @@ TEST(OpsAttention, HandComputedSingleQuery) {
   expect_values(causal[0], {10, (10 - 4 * e) / (1 + e)});
 }
 
+TEST(OpsAttention, RankOneMaskBroadcastsOverTheKeyAxis) {
+  // bool[2] mask [false, true] broadcasts to [B, H, Sq, T]: key 0 is masked out, so Y = v[1] for every query.
+  const Tensor q = f32({1, 1, 2, 1}, {1, 3}), k = f32({1, 1, 2, 1}, {1, 2}), v = f32({1, 1, 2, 1}, {10, -4});
+  expect_values(run1("Attention", 23, {q, k, v, boolean({2}, {0, 1})}), {-4, -4});
+}
+
 TEST(OpsAttention, InferenceShapes) {
   const DType F = DType::Float32;
   auto t = infer_op("Attention", 23, {TV(F, {S("b"), D(5), D(32)}), TV(F, {S("b"), D(7), D(16)}), TV(F, {S("b"), D(7), D(8)})},

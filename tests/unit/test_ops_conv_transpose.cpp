@@ -22,6 +22,14 @@ TEST(OpsConvTranspose, HandComputedStrideTwo) {
   expect_tensor(p, DType::Float32, {1, 1, 3}, {2, 3 - 2, -4});
 }
 
+TEST(OpsConvTranspose, OutputShapeLargerThanFullPutsTheExtraAtTheEnd) {
+  // kernel 1, stride 1, in 2 -> full 2; output_shape 3 gives total padding -1: begin = -1 - floor(-1 / 2) = 0,
+  // end = floor(-1 / 2) = -1, so the extra (zero) column is appended at the end (the ONNX reference and onnxruntime).
+  Tensor y = run1("ConvTranspose", 11, {f32({1, 1, 2}, {1, 2}), Const(f32({1, 1, 1}, {5}))},
+                  {{"output_shape", Ints{3}}});
+  expect_tensor(y, DType::Float32, {1, 1, 3}, {5, 10, 0});
+}
+
 TEST(OpsConvTranspose, InferenceKeepsSymbolsAndComputesSpatialDims) {
   auto t = infer_op("ConvTranspose", 11,
                     {TV(DType::Float32, {S("n"), D(4), D(5), U()}), TConst(rand_f32({4, 3, 3, 3}, 1))},

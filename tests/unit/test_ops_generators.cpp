@@ -93,5 +93,16 @@ TEST(OpsGenerators, Range) {
             ErrorCode::InvalidArgument);
 }
 
+TEST(OpsGenerators, RangeOneElementInputsAndHalfTypes) {
+  // One-element 1-D inputs act as scalars (onnxruntime does; AffineGrid's function body feeds int64[?] from Split).
+  EXPECT_EQ(ints(run1("Range", 11, {i64({1}, {1}), i64({1}, {10}), i64({1}, {3})})), (Ints{1, 4, 7}));
+  EXPECT_EQ(type_str(infer_op("Range", 11, {TV(DType::Int64, {U()}), TV(DType::Int64, {U()}), TV(DType::Int64, {D(1)})})[0]),
+            "int64[?]");
+  // float16 / bfloat16 from Range-27; refused below it.
+  expect_tensor(run1("Range", 27, {f16({}, {1}), f16({}, {2}), f16({}, {0.25f})}), DType::Float16, {4}, {1, 1.25, 1.5, 1.75});
+  expect_tensor(run1("Range", 27, {bf16({}, {0}), bf16({}, {-3}), bf16({}, {-1})}), DType::BFloat16, {3}, {0, -1, -2});
+  EXPECT_EQ(error_code_of([] { run1("Range", 11, {f16({}, {1}), f16({}, {2}), f16({}, {1})}); }), ErrorCode::InvalidModel);
+}
+
 }  // namespace
 }  // namespace kiln::test_ops

@@ -147,6 +147,24 @@ TEST(OpsIf, InferenceMergesBranchTypes) {
   EXPECT_EQ(g2.type_of("y")->str(), "float32[n,3]");
 }
 
+TEST(OpsIf, ConstantCondTypesOnlyTheTakenBranch) {
+  // The then branch cannot be typed (Reshape of 6 elements to [4]); with cond a constant false it is never run,
+  // so inference must not fail on it (AffineGrid's function body relies on this).
+  GraphPtr bad = branch("then", {node("Reshape", {"x", "shp"}, {"t"})}, {"t"});
+  bad->initializers["shp"] = i64({1}, {4});
+  Graph g = if_graph(bad, neg_x());
+  g.nodes.pop_back();
+  g.outputs = {"y"};
+  g.inputs = {"x"};
+  g.initializers["c"] = boolean({}, {0});
+  ir::infer_types(g);
+  EXPECT_EQ(g.type_of("y")->str(), "float32[2,3]");
+  // A run-time cond still types (and here rejects) both branches.
+  Graph g2 = if_graph(bad, neg_x());
+  g2.nodes[1].name = "n0";
+  EXPECT_EQ(error_code_of([&] { ir::infer_types(g2); }), ErrorCode::InvalidModel);
+}
+
 TEST(OpsIf, BadIfsAreTypedErrors) {
   {  // branches disagree on the dtype
     GraphPtr cast = branch("else", {node("Cast", {"x"}, {"e"})}, {"e"});

@@ -27,6 +27,19 @@ TEST(OpsRearrange, DcrAndCrdOrderChannelsDifferently) {
   EXPECT_TRUE(run1("DepthToSpace", 13, {s}, {{"blocksize", int64_t(2)}}).bit_equal(img));
 }
 
+TEST(OpsRearrange, SpaceToDepthCrdFromOpset28) {
+  // x [1, 2, 2, 2] (two channels of 2x2), blocksize 2: CRD puts channel 0's block first (c * 4 + by * 2 + bx),
+  // DCR interleaves the channels ((by * 2 + bx) * 2 + c).
+  const Tensor x = iota_f32({1, 2, 2, 2});
+  const Attrs crd = {{"blocksize", int64_t(2)}, {"mode", std::string("CRD")}};
+  expect_values(run1("SpaceToDepth", 28, {x}, crd), {0, 1, 2, 3, 4, 5, 6, 7});
+  expect_values(run1("SpaceToDepth", 28, {x}, {{"blocksize", int64_t(2)}}), {0, 4, 1, 5, 2, 6, 3, 7});
+  // SpaceToDepth-28 CRD inverts DepthToSpace CRD.
+  const Tensor img = iota_f32({1, 2, 4, 6});
+  Tensor s = run1("SpaceToDepth", 28, {img}, crd);
+  EXPECT_TRUE(run1("DepthToSpace", 13, {s}, crd).bit_equal(img));
+}
+
 TEST(OpsRearrange, Inference) {
   auto t = infer_op("DepthToSpace", 13, {TV(DType::Float32, {S("n"), D(12), D(2), U()})}, {{"blocksize", int64_t(2)}});
   EXPECT_EQ(t[0].str(), "float32[n,3,4,?]");

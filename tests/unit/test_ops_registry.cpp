@@ -1,5 +1,7 @@
 // Registry coverage and inference robustness across every op: unknown ranks / dims never crash, and
 // only kiln::Error escapes.
+#include <algorithm>
+
 #include "test_ops_util.h"
 
 namespace kiln::test_ops {
@@ -31,6 +33,28 @@ TEST(OpsRegistry, EveryOpHasInferenceAndReferenceKernel) {
     }
   EXPECT_EQ(reg.find("", "Range", 10), nullptr);  // Range starts at opset 11
   EXPECT_FALSE(reg.known_op("", "NoSuchOp"));
+}
+
+TEST(OpsRegistry, RefusesAnOpsetReachingANewerOnnxVersionThanTheKernelImplements) {
+  ir::register_all_ops();
+  // A kernel registered for SpaceToDepth 1 and 13 only must not claim opset 28 (where mode=CRD was added).
+  ir::OpRegistry r;
+  r.add(ir::OpDef{"SpaceToDepth", "", {1, 13}, nullptr, nullptr});
+  EXPECT_NE(r.find("", "SpaceToDepth", 13), nullptr);
+  EXPECT_NE(r.find("", "SpaceToDepth", 27), nullptr);
+  EXPECT_EQ(r.find("", "SpaceToDepth", 28), nullptr);
+  EXPECT_EQ(r.find("ai.onnx", "SpaceToDepth", 30), nullptr);
+  // The real registry implements 28; Range implements 27.
+  auto& reg = ir::OpRegistry::instance();
+  EXPECT_NE(reg.find("", "SpaceToDepth", 28), nullptr);
+  EXPECT_NE(reg.find("", "Range", 27), nullptr);
+  // Every listed since_version of an ai.onnx op is one ONNX defines.
+  for (const ir::OpDef* d : reg.all()) {
+    const std::vector<int>* onnx = ir::onnx_since_versions(d->domain, d->op_type);
+    if (!onnx) continue;  // not an op of the pinned onnx (e.g. a kiln or contrib domain)
+    for (int v : d->since)
+      EXPECT_NE(std::find(onnx->begin(), onnx->end(), v), onnx->end()) << d->op_type << " since " << v;
+  }
 }
 
 // Typical attributes and input count per op, so inference gets past attribute validation.

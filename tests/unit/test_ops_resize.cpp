@@ -34,6 +34,14 @@ TEST(OpsResize, HandCheckedLinearAndNearest) {
   expect_values(run1("Resize", 13, {x, Omit(), Const(f32({4}, {1, 1, 1, 2}))}, ce), {1, 3, 3, 3});
 }
 
+TEST(OpsResize, AlignCornersWithScalesUsesUnroundedResizedLength) {
+  // 1 x 4, scale 0.6: out = floor(2.4) = 2, but length_resized = 2.4 in the transform (ONNX spec):
+  // x = 1 * (4 - 1) / (2.4 - 1) = 2.142857 -> 1 + 2.142857 (linear), not 4 (the integer length would give x = 3).
+  const Tensor x = f32({1, 1, 1, 4}, {1, 2, 3, 4});
+  expect_values(run1("Resize", 13, {x, Omit(), Const(f32({4}, {1, 1, 1, 0.6f}))}, mode("linear", "align_corners")),
+                {1, 3.142857f}, 1e-5);
+}
+
 TEST(OpsResize, TfCropAndResizeExtrapolatesOutsideTheInputAndOnNanRoi) {
   const Tensor x = f32({1, 3}, {1, 2, 4});
   Attrs a = mode("linear", "tf_crop_and_resize");
