@@ -101,7 +101,8 @@ QuantizationConfig quantization_from_json(const Json& j, const std::string& what
     KILN_THROW(InvalidArgument, what << ": quantization_config needs a string \"_type\", got " << j.dump());
   const std::string type = t->get<std::string>();
   auto fields_ok = [&](std::initializer_list<const char*> known) {
-    for (const auto& [k, v] : j.items()) {
+    for (const auto& item : j.items()) {
+      const std::string k = item.key();  // (not a structured binding: clang 14 cannot capture those)
       if (k == "_type") continue;
       if (std::none_of(known.begin(), known.end(), [&](const char* n) { return k == n; }))
         KILN_THROW(InvalidArgument, what << ": " << type << " has no field '" << k << "'");
