@@ -1,6 +1,8 @@
 // onnx.TensorProto <-> kiln::Tensor. Every size is checked before anything is allocated: the importer is fuzzed.
 #include "onnx/tensor_proto.h"
 
+#include "ir/dtype_codes.h"
+
 #include <google/protobuf/io/coded_stream.h>
 
 #include <bit>
@@ -62,21 +64,7 @@ void narrow_int32(const ::onnx::TensorProto& tp, Tensor& t) {
 
 }  // namespace tensor_proto_impl
 
-std::optional<DType> dtype_from_onnx(int32_t code) {
-  switch (code) {
-    case 1: return DType::Float32;
-    case 2: return DType::UInt8;
-    case 3: return DType::Int8;
-    case 5: return DType::Int16;
-    case 6: return DType::Int32;
-    case 7: return DType::Int64;
-    case 9: return DType::Bool;
-    case 10: return DType::Float16;
-    case 11: return DType::Float64;
-    case 16: return DType::BFloat16;
-    default: return std::nullopt;
-  }
-}
+std::optional<DType> dtype_from_onnx(int32_t code) { return ir::dtype_from_onnx_code(code); }
 
 int32_t dtype_to_onnx(DType t) {
   switch (t) {

@@ -1,5 +1,7 @@
 #include "ops/common.h"
 
+#include "ir/dtype_codes.h"
+
 #include <algorithm>
 
 namespace kiln::ops {
@@ -56,17 +58,8 @@ const Tensor& in_tensor(const Node& n, const std::vector<const Tensor*>& inputs,
 }
 
 DType dtype_from_onnx(int64_t code, const Node& n) {
+  if (auto t = ir::dtype_from_onnx_code(code)) return *t;
   switch (code) {
-    case 1: return DType::Float32;
-    case 2: return DType::UInt8;
-    case 3: return DType::Int8;
-    case 5: return DType::Int16;
-    case 6: return DType::Int32;
-    case 7: return DType::Int64;
-    case 9: return DType::Bool;
-    case 10: return DType::Float16;
-    case 11: return DType::Float64;
-    case 16: return DType::BFloat16;
     case 4: case 8: case 12: case 13: case 14: case 15: case 17: case 18: case 19: case 20: case 21: case 22:
     case 23:
       KILN_THROW(Unsupported, n.label() << ": ONNX data type " << code << " is not supported by kiln");
