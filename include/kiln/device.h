@@ -1,5 +1,6 @@
 // kiln — devices visible to this build.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace kiln {
@@ -7,4 +8,7 @@ namespace kiln {
 int cuda_device_count();
 // "NVIDIA H100 80GB HBM3 (sm_90)"; InvalidArgument when `ordinal` is out of range.
 std::string cuda_device_name(int ordinal);
+// Device allocations and frees (cudaMalloc + cudaFree calls) kiln has made in this process; 0 without CUDA.
+// Inference after a context's first run at a shape makes none (docs/cuda.md).
+uint64_t cuda_allocation_count();
 }  // namespace kiln

@@ -72,9 +72,9 @@ std::vector<NodeInfo> Engine::nodes() const {
   return v;
 }
 
-ExecutionContext Engine::create_context() const {
+ExecutionContext Engine::create_context(const ContextOptions& options) const {
   KILN_ENGINE_IMPL();
-  return ExecutionContext(*this);
+  return ExecutionContext(*this, options);
 }
 
 }  // namespace kiln

@@ -1,0 +1,133 @@
+#include "runtime/cuda/instance.h"
+
+#include <sstream>
+
+#include "util/error.h"
+
+namespace kiln::runtime::cuda {
+
+size_t tactic_workspace(const CudaTactic& t, const ir::Node& n, const std::vector<ir::ValueType>& in,
+                        const std::vector<ir::ValueType>& out, size_t workspace_cap) {
+  if (!t.workspace) return 0;
+  const size_t ws = t.workspace(n, in, out);
+  if (workspace_cap && ws > workspace_cap)
+    KILN_THROW(OutOfMemory, n.label() << ": tactic '" << t.name << "' needs " << ws << " bytes of workspace, more than "
+                                      << "the engine's workspace_size of " << workspace_cap << " bytes");
+  return ws;
+}
+
+const CudaTactic* choose_tactic(const ir::Node& n, const std::vector<ir::ValueType>& in,
+                                const std::vector<ir::ValueType>& out, size_t workspace_cap) {
+  if (n.tactic == "host") return &host_fallback_tactic();
+  if (!n.tactic.empty()) {
+    if (const CudaTactic* t = find_cuda_tactic(n, n.tactic)) return t;
+    KILN_THROW(PlanMismatch, n.label() << ": the plan asks for CUDA tactic '" << n.tactic
+                                       << "', which this kiln build does not have; rebuild the plan");
+  }
+  for (const CudaTactic* t : cuda_tactics_for(n, in)) {
+    if (!t->workspace || !workspace_cap) return t;
+    bool all_static = true;
+    for (const auto& v : out) all_static &= v.is_static();
+    if (!all_static || t->workspace(n, in, out) <= workspace_cap) return t;
+  }
+  return &host_fallback_tactic();
+}
+
+std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vector<ir::ValueType>& input_types,
+                                         const InstanceOptions& opts) {
+  const ir::Graph& g = *idx.graph;
+  auto inst = std::make_unique<Instance>();
+  Instance& I = *inst;
+  I.idx = &idx;
+  I.shapes = infer_instance(idx, input_types);
+  const size_t nv = idx.names.size(), nn = g.nodes.size();
+  const int64_t end = static_cast<int64_t>(nn) + 1;  // time of the outputs' read-back
+  I.place.assign(nv, Place::None);
+  I.request.assign(nv, -1);
+  I.steps.resize(nn);
+
+  // Which values a device step (or the caller, for outputs) reads.
+  std::vector<uint8_t> device_use(nv, 0);
+  for (size_t i = 0; i < nn; ++i)
+    if (!I.shapes.host_node[i])
+      for (int v : idx.node_in[i])
+        if (v >= 0) device_use[static_cast<size_t>(v)] = 1;
+  for (int v : idx.outputs) device_use[static_cast<size_t>(v)] = 1;
+
+  auto last_time = [&](size_t v, int64_t first) {
+    int64_t t = idx.last_use[v] >= 0 ? idx.last_use[v] + 1 : first;
+    if (idx.is_output[v]) t = end;
+    return t < first ? first : t;
+  };
+  auto add_request = [&](size_t v, int64_t first) {
+    const ir::ValueType& t = I.shapes.type[v];
+    I.request[v] = static_cast<int>(I.requests.size());
+    I.requests.push_back({static_cast<size_t>(shape_numel(t.static_shape())) * dtype_size(t.dtype), first,
+                          last_time(v, first)});
+    I.place[v] = Place::Arena;
+  };
+
+  for (size_t v = 0; v < nv; ++v)
+    if (idx.initializer[v]) I.place[v] = Place::Weight;
+  for (int v : idx.inputs) {
+    const auto u = static_cast<size_t>(v);
+    if (I.place[u] == Place::Weight) continue;
+    if (opts.inputs_in_arena) add_request(u, 0);
+    I.place[u] = Place::Bound;
+  }
+
+  std::vector<ir::ValueType> in_t, out_t;
+  for (size_t i = 0; i < nn; ++i) {
+    const ir::Node& n = g.nodes[i];
+    Step& s = I.steps[i];
+    const int64_t t = static_cast<int64_t>(i) + 1;
+    if (I.shapes.host_node[i]) {
+      s.kind = Step::Skip;
+      for (int v : idx.node_out[i]) {
+        if (v < 0) continue;
+        const auto u = static_cast<size_t>(v);
+        I.place[u] = Place::Host;
+        if (device_use[u] && I.shapes.host[u].nbytes() > 0) {
+          add_request(u, t);
+          s.kind = Step::Fill;
+          s.fill.push_back(v);
+        }
+      }
+      continue;
+    }
+    if (!I.shapes.static_node[i]) {
+      s.kind = Step::Dynamic;
+      I.all_static = false;
+      I.capturable = false;
+      for (int v : idx.node_out[i])
+        if (v >= 0) I.place[static_cast<size_t>(v)] = Place::Dynamic;
+      continue;
+    }
+    in_t.clear();
+    out_t.clear();
+    for (int v : idx.node_in[i]) in_t.push_back(v < 0 ? ir::ValueType{} : I.shapes.type[static_cast<size_t>(v)]);
+    for (int v : idx.node_out[i]) out_t.push_back(v < 0 ? ir::ValueType{} : I.shapes.type[static_cast<size_t>(v)]);
+    s.kind = Step::Kernel;
+    s.tactic = choose_tactic(n, in_t, out_t, opts.workspace_cap);
+    const bool host = is_host_fallback(s.tactic);
+    I.host_fallbacks += host;
+    s.presets_outputs = host || !s.tactic->dynamic_output;
+    if (!s.tactic->capturable || s.tactic->dynamic_output || host) I.capturable = false;
+    if (!s.presets_outputs) I.all_static = false;
+    for (int v : idx.node_out[i]) {
+      if (v < 0) continue;
+      if (s.presets_outputs) add_request(static_cast<size_t>(v), t);
+      else I.place[static_cast<size_t>(v)] = Place::Dynamic;
+    }
+    s.workspace_bytes = tactic_workspace(*s.tactic, n, in_t, out_t, opts.workspace_cap);
+    if (s.workspace_bytes) {
+      s.workspace = static_cast<int>(I.requests.size());
+      I.requests.push_back({s.workspace_bytes, t, t});
+      I.workspace_bytes += s.workspace_bytes;
+    }
+  }
+  I.plan = plan_memory(I.requests);
+  return inst;
+}
+
+}  // namespace kiln::runtime::cuda
