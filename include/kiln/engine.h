@@ -69,6 +69,15 @@ struct ContextStats {
   uint64_t cuda_graph_fallbacks = 0;  // runs that wanted a graph but ran normally (not capturable / capture failed)
 };
 
+// Device memory a CUDA engine plans (no GPU needed to compute it): per context one activation arena, the largest
+// liveness plan over the profiles' max shapes. All zeros for CPU engines.
+struct MemoryInfo {
+  size_t planned_arena_bytes = 0;  // the arena a context allocates at activation
+  size_t activation_bytes = 0;     // the same plan's buffers (activations + workspace) summed without reuse
+  size_t workspace_bytes = 0;      // of which per-node workspace
+  size_t host_fallback_nodes = 0;  // nodes that run with the "host" fallback tactic (reference kernel on the CPU)
+};
+
 class Engine {
  public:
   Engine() = default;
@@ -90,6 +99,7 @@ class Engine {
   std::string kiln_version() const;
   std::string build_id() const;
   size_t weights_bytes() const;
+  MemoryInfo memory_info() const;
 
   // CUDA engines: activation allocates the arena (and uploads the weights once per engine and device); Cuda
   // error naming the device where it does not exist, OutOfMemory naming the bytes.

@@ -4,6 +4,10 @@
 #include "ir/op_registry.h"
 #include "plan/plan.h"
 #include "runtime/engine_impl.h"
+#include "runtime/target.h"
+#if KILN_WITH_CUDA
+#include "runtime/cuda/executor.h"
+#endif
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -43,6 +47,20 @@ size_t Engine::weights_bytes() const {
   size_t n = 0;
   for (const auto& [k, t] : impl_->graph.initializers) n += t.nbytes();
   return n;
+}
+
+MemoryInfo Engine::memory_info() const {
+  KILN_ENGINE_IMPL();
+  MemoryInfo m;
+  for (const auto& n : impl_->graph.nodes) m.host_fallback_nodes += n.tactic == "host";
+#if KILN_WITH_CUDA
+  if (runtime::is_cuda_target(impl_->target)) {
+    MemoryInfo p = runtime::cuda::plan_memory_info(*impl_);
+    p.host_fallback_nodes = m.host_fallback_nodes;
+    return p;
+  }
+#endif
+  return m;
 }
 
 std::vector<NodeInfo> Engine::nodes() const {

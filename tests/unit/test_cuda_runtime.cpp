@@ -151,6 +151,10 @@ TEST(CudaBuild, CudaEnginesBuildWithoutAGpuAndActivationNeedsOne) {
   for (size_t i = 0; i < e.nodes().size(); ++i) EXPECT_EQ(l.nodes()[i].tactic, e.nodes()[i].tactic);
   cfg.enable_tf32 = true;
   EXPECT_NE(build_engine(model, cfg).target().find(" tf32"), std::string::npos);
+  // The arena plan needs no GPU: liveness reuse makes it smaller than the sum, and it holds the max input.
+  MemoryInfo mi = e.memory_info();
+  EXPECT_GE(mi.planned_arena_bytes, size_t{4 * 3 * 64 * 64 * 4});
+  EXPECT_LT(mi.planned_arena_bytes, mi.activation_bytes);
   if (cuda_device_count() == 0) {
     try {
       e.create_context();

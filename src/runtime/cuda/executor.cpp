@@ -16,11 +16,6 @@ namespace {
 
 constexpr size_t kMaxInstances = 64;
 
-ir::ValueType input_type(const ir::Graph& g, const std::string& name, const Shape& s) {
-  const ir::ValueType* t = g.type_of(name);
-  return ir::ValueType::of(t ? t->dtype : DType::Float32, s);
-}
-
 // An input's shape at a profile's max, or its static shape; false when neither is known.
 bool max_shape(const detail::EngineImpl& e, const Profile& p, const std::string& name, Shape& out) {
   if (p.has(name)) {
@@ -84,6 +79,12 @@ void CudaExecutor::Impl::activate() {
   st.device = "cuda:" + std::to_string(device);
   st.weight_bytes = weights->bytes;
   top = std::make_unique<GraphIndex>(engine->graph);
+  for (const auto& name : engine->graph.inputs) {
+    const ir::ValueType* t = engine->graph.type_of(name);
+    auto d = engine->graph.input_defaults.find(name);
+    input_dtype.push_back(t ? t->dtype : d != engine->graph.input_defaults.end() ? d->second.dtype() : DType::Float32);
+    input_dtype_known.push_back(t || d != engine->graph.input_defaults.end());
+  }
 
   // The arena: the largest liveness plan over the profiles' max shapes.
   size_t planned = 0;
@@ -105,6 +106,16 @@ void CudaExecutor::Impl::activate() {
   if (planned > arena.size()) arena.allocate(planned, "the activation arena (largest plan over the profiles)");
 }
 
+void CudaExecutor::Impl::check_input_dtype(size_t k, DType given) {
+  if (!input_dtype_known[k]) {
+    input_dtype[k] = given;
+    input_dtype_known[k] = 1;
+  }
+  if (given != input_dtype[k])
+    KILN_THROW(InvalidArgument, "input '" << engine->graph.inputs[k] << "' has dtype " << dtype_name(given)
+                                          << ", expected " << dtype_name(input_dtype[k]));
+}
+
 const Instance& CudaExecutor::Impl::instance(const ShapeKey& key) {
   auto it = instances.find(key);
   if (it == instances.end()) {
@@ -114,7 +125,7 @@ const Instance& CudaExecutor::Impl::instance(const ShapeKey& key) {
       instances.clear();
     }
     std::vector<ir::ValueType> types;
-    for (size_t k = 0; k < key.size(); ++k) types.push_back(input_type(engine->graph, engine->graph.inputs[k], key[k]));
+    for (size_t k = 0; k < key.size(); ++k) types.push_back(ir::ValueType::of(input_dtype[k], key[k]));
     InstanceOptions o;
     o.workspace_cap = target.workspace_cap;
     it = instances.emplace(key, build_instance(*top, types, o)).first;
@@ -175,6 +186,7 @@ TensorMap CudaExecutor::run(const TensorMap& inputs) {
   for (const auto& name : g.inputs) {
     auto it = inputs.find(name);
     if (it == inputs.end()) KILN_THROW(InvalidArgument, "missing input '" << name << "'");
+    m.check_input_dtype(key.size(), it->second.dtype());
     key.push_back(it->second.shape());
   }
   const Instance& inst = m.instance(key);
@@ -185,9 +197,6 @@ TensorMap CudaExecutor::run(const TensorMap& inputs) {
     const auto v = static_cast<size_t>(idx.inputs[k]);
     const Tensor& t = inputs.at(g.inputs[k]);
     DTensor& d = f.dv[v];
-    if (t.dtype() != d.dtype)
-      KILN_THROW(InvalidArgument, "input '" << g.inputs[k] << "' has dtype " << dtype_name(t.dtype()) << ", expected "
-                                            << dtype_name(d.dtype));
     if (t.nbytes()) KILN_CU(cudaMemcpyAsync(d.data, t.data(), t.nbytes(), cudaMemcpyHostToDevice, m.stream));
   }
   run_frame(m, f, key, wants_graph(m, inst, key));
@@ -230,6 +239,7 @@ void CudaExecutor::enqueue(const DeviceTensorMap& inputs, DeviceTensorMap& outpu
       if (d == g.input_defaults.end()) KILN_THROW(InvalidArgument, "missing input '" << name << "'");
       src[k] = DTensor{d->second.dtype(), d->second.shape(), m.weights->find(d->second)};
     }
+    m.check_input_dtype(k, src[k].dtype);
     key.push_back(src[k].shape);
   }
   for (int v : idx.outputs)
@@ -244,9 +254,6 @@ void CudaExecutor::enqueue(const DeviceTensorMap& inputs, DeviceTensorMap& outpu
   m.init_frame(f, inst, m.arena.bytes());
   for (size_t k = 0; k < g.inputs.size(); ++k) {
     DTensor& d = f.dv[static_cast<size_t>(idx.inputs[k])];
-    if (src[k].dtype != d.dtype)
-      KILN_THROW(InvalidArgument, "input '" << g.inputs[k] << "' has dtype " << dtype_name(src[k].dtype)
-                                            << ", expected " << dtype_name(d.dtype));
     if (graph_mode) {
       // Captured graphs read fixed addresses: the inputs' arena slots.
       if (src[k].nbytes())
@@ -326,6 +333,32 @@ ContextStats CudaExecutor::stats() const {
   s.arena_bytes = impl_->arena.size();
   s.dynamic_pool_bytes = impl_->pool.capacity();
   return s;
+}
+
+MemoryInfo plan_memory_info(const detail::EngineImpl& e) {
+  ir::register_all_ops();
+  register_all_cuda_kernels();
+  const CudaTarget target = parse_cuda_target(e.target);
+  const GraphIndex idx(e.graph);
+  MemoryInfo info;
+  for (const Profile& p : e.profiles) {
+    std::vector<ir::ValueType> types;
+    bool known = true;
+    for (const auto& name : e.graph.inputs) {
+      Shape s;
+      known &= max_shape(e, p, name, s);
+      const ir::ValueType* t = e.graph.type_of(name);
+      types.push_back(ir::ValueType::of(t ? t->dtype : DType::Float32, s));
+    }
+    if (!known) continue;
+    InstanceOptions o;
+    o.workspace_cap = target.workspace_cap;
+    auto inst = build_instance(idx, types, o);
+    info.planned_arena_bytes = std::max(info.planned_arena_bytes, inst->plan.total);
+    info.activation_bytes = std::max(info.activation_bytes, inst->plan.sum);
+    info.workspace_bytes = std::max(info.workspace_bytes, inst->workspace_bytes);
+  }
+  return info;
 }
 
 TensorMap run_graph_cuda(const ir::Graph& g, const TensorMap& inputs, int device, bool allow_tf32) {

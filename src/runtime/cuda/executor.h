@@ -39,6 +39,9 @@ class CudaExecutor {
   std::unique_ptr<Impl> impl_;
 };
 
+// The arena plan of a CUDA engine at each profile's max shapes (host only: needs no GPU); Engine::memory_info.
+MemoryInfo plan_memory_info(const detail::EngineImpl& e);
+
 // Runs a bare graph on CUDA device `device`, host tensors in and out: nodes without a tactic get their heuristic
 // CUDA tactic (the first registered one that supports them) or the host fallback. For tests (every op test also runs
 // here, compared with the reference kernels) and the conformance runner. Throws kiln::Error.

@@ -66,6 +66,8 @@ struct CudaExecutor::Impl {
   std::shared_ptr<const DeviceWeights> weights;
 
   std::unique_ptr<GraphIndex> top;
+  std::vector<DType> input_dtype;         // per graph input: its type in the graph, else the first run's
+  std::vector<uint8_t> input_dtype_known;
   std::map<ShapeKey, std::unique_ptr<Instance>> instances;
   std::map<const ir::Graph*, std::unique_ptr<GraphIndex>> sub_index;
   std::map<std::pair<const ir::Graph*, ShapeKey>, std::unique_ptr<Instance>> sub_instances;
@@ -81,6 +83,8 @@ struct CudaExecutor::Impl {
 
   ~Impl();
   void activate();
+  // Checks (or, for a graph without input types, learns) the dtype of graph input k.
+  void check_input_dtype(size_t k, DType given);
   // The top-level instance for input shapes in graph-input order (built and cached on first use; the arena
   // grows with a warning when it does not fit).
   const Instance& instance(const ShapeKey& key);

@@ -1,5 +1,6 @@
 #include "runtime/cuda/weights.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "runtime/memory_plan.h"
@@ -28,20 +29,26 @@ std::shared_ptr<DeviceWeights> upload(const detail::EngineImpl& e, int device) {
   w->device = device;
   std::vector<const Tensor*> all;
   collect(e.graph, all);
-  std::vector<std::pair<const Tensor*, size_t>> placed;
-  std::unordered_map<const void*, size_t> seen;
-  size_t total = 0;
+  // One device copy per host buffer; two tensors starting at the same address get the longer one's bytes.
+  std::unordered_map<const void*, size_t> longest;
+  std::vector<const void*> order;
   for (const Tensor* t : all) {
-    if (t->empty() || t->nbytes() == 0 || seen.count(t->data())) continue;
-    seen.emplace(t->data(), total);
-    placed.emplace_back(t, total);
-    total += align_up(t->nbytes());
+    if (t->empty() || t->nbytes() == 0) continue;
+    auto [it, fresh] = longest.emplace(t->data(), t->nbytes());
+    if (fresh) order.push_back(t->data());
+    else it->second = std::max(it->second, t->nbytes());
+  }
+  std::vector<std::pair<const void*, size_t>> placed;
+  size_t total = 0;
+  for (const void* p : order) {
+    placed.emplace_back(p, total);
+    total += align_up(longest.at(p));
   }
   w->bytes = total;
   w->block.allocate(total, "the engine's weights");
-  for (const auto& [t, off] : placed) {
-    KILN_CU(cudaMemcpy(w->block.bytes() + off, t->data(), t->nbytes(), cudaMemcpyHostToDevice));
-    w->by_host.emplace(t->data(), w->block.bytes() + off);
+  for (const auto& [p, off] : placed) {
+    KILN_CU(cudaMemcpy(w->block.bytes() + off, p, longest.at(p), cudaMemcpyHostToDevice));
+    w->by_host.emplace(p, w->block.bytes() + off);
   }
   KILN_DEBUG("cuda:" << device << ": uploaded " << placed.size() << " weights, " << total << " bytes");
   return w;
