@@ -12,6 +12,7 @@
 #include "runtime/shape_instance.h"
 #include "runtime/target.h"
 #if KILN_WITH_CUDA
+#include "runtime/cuda/instance.h"
 #include "runtime/cuda/kernel.h"
 #include "runtime/cuda/tactic_select.h"
 #endif
@@ -195,6 +196,36 @@ TEST(CudaBuild, HostFallbackOnlyWhereNoCudaTacticSupportsTheNode) {
       EXPECT_NE(runtime::cuda::find_cuda_tactic(n, n.tactic), nullptr) << n.label() << ": " << n.tactic;
     }
   }
+}
+
+TEST(CudaPlan, ViewOpsShareTheirInputBufferAndExtendItsLifetime) {
+  ir::register_all_ops();
+  runtime::cuda::register_all_cuda_kernels();
+  ir::Graph g;
+  g.inputs = {"x"};
+  g.types["x"] = ir::ValueType::of(DType::Float32, {4, 6});
+  g.initializers["shape"] = Tensor::from_vector(DType::Int64, {2}, std::vector<int64_t>{6, 4});
+  g.nodes.push_back(mk("Relu", {"x"}, {"r"}));
+  g.nodes.push_back(mk("Reshape", {"r", "shape"}, {"v"}));
+  g.nodes.push_back(mk("Neg", {"x"}, {"n"}));  // alive while v is: must not take r's memory
+  g.nodes.push_back(mk("Relu", {"v"}, {"w"}));
+  g.nodes.push_back(mk("Add", {"w", "n"}, {"y"}, {}, 14));
+  g.outputs = {"y"};
+  GraphIndex idx(g);
+  auto inst = runtime::cuda::build_instance(idx, {ir::ValueType::of(DType::Float32, {4, 6})}, {});
+  EXPECT_EQ(inst->steps[1].kind, runtime::cuda::Step::Alias);
+  EXPECT_EQ(inst->aliases, 1u);
+  const auto r = static_cast<size_t>(idx.lookup("r")), v = static_cast<size_t>(idx.lookup("v"));
+  EXPECT_EQ(inst->place[v], runtime::cuda::Place::Alias);
+  EXPECT_EQ(inst->request[v], -1);
+  // r is read (through v) by node 3: its buffer lives until then, so n and w cannot overlap it.
+  const BufferRequest& rr = inst->requests[static_cast<size_t>(inst->request[r])];
+  EXPECT_GE(rr.last, 4);
+  EXPECT_TRUE(plan_is_valid(inst->requests, inst->plan));
+  const auto n = static_cast<size_t>(idx.lookup("n"));
+  const size_t ro = inst->plan.offsets[static_cast<size_t>(inst->request[r])];
+  const size_t no = inst->plan.offsets[static_cast<size_t>(inst->request[n])];
+  EXPECT_NE(ro, no);
 }
 
 TEST(CudaBuild, WorkspaceSizeIsARealCapOnTacticChoice) {

@@ -99,6 +99,13 @@ void CudaExecutor::Impl::execute(Frame& f) {
         break;
       }
       case Step::Dynamic: run_dynamic_step(f, i); break;
+      case Step::Alias: {
+        const GraphIndex& idx = *inst.idx;
+        const auto in0 = static_cast<size_t>(idx.node_in[i][0]), out0 = static_cast<size_t>(idx.node_out[i][0]);
+        materialize(f, in0);
+        f.dv[out0].data = f.dv[in0].data;
+        break;
+      }
     }
   }
 }

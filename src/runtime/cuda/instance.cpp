@@ -1,5 +1,6 @@
 #include "runtime/cuda/instance.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "util/error.h"
@@ -31,6 +32,16 @@ const CudaTactic* choose_tactic(const ir::Node& n, const std::vector<ir::ValueTy
     if (!all_static || t->workspace(n, in, out) <= workspace_cap) return t;
   }
   return &host_fallback_tactic();
+}
+
+bool is_view_op(const ir::Node& n) {
+  if (!n.domain.empty()) return false;
+  const std::string& op = n.op_type;
+  if (op == "Dropout") {
+    // Inference only: no mask output, training_mode absent (a host-known true is refused by the kernel anyway).
+    return (n.outputs.size() < 2 || n.outputs[1].empty()) && !n.has_input(2);
+  }
+  return op == "Reshape" || op == "Flatten" || op == "Squeeze" || op == "Unsqueeze" || op == "Identity";
 }
 
 std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vector<ir::ValueType>& input_types,
@@ -76,6 +87,12 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
     I.place[u] = Place::Bound;
   }
 
+  // Aliases share their root's buffer: the root's request lives as long as the last alias is read.
+  std::vector<int> alias_root(nv, -1);
+  auto root_of = [&](int v) {
+    while (alias_root[static_cast<size_t>(v)] >= 0) v = alias_root[static_cast<size_t>(v)];
+    return v;
+  };
   std::vector<ir::ValueType> in_t, out_t;
   for (size_t i = 0; i < nn; ++i) {
     const ir::Node& n = g.nodes[i];
@@ -102,6 +119,24 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
       for (int v : idx.node_out[i])
         if (v >= 0) I.place[static_cast<size_t>(v)] = Place::Dynamic;
       continue;
+    }
+    if (is_view_op(n) && !idx.node_in[i].empty() && idx.node_in[i][0] >= 0 && idx.node_out[i][0] >= 0) {
+      const auto in0 = static_cast<size_t>(idx.node_in[i][0]), out0 = static_cast<size_t>(idx.node_out[i][0]);
+      const ir::ValueType &a = I.shapes.type[in0], &b = I.shapes.type[out0];
+      if (a.is_static() && b.is_static() && a.dtype == b.dtype &&
+          shape_numel(a.static_shape()) == shape_numel(b.static_shape())) {
+        s.kind = Step::Alias;
+        ++I.aliases;
+        I.place[out0] = Place::Alias;
+        alias_root[out0] = static_cast<int>(in0);
+        const int root = root_of(static_cast<int>(in0));
+        const int req = I.request[static_cast<size_t>(root)];
+        if (req >= 0) {
+          BufferRequest& r = I.requests[static_cast<size_t>(req)];
+          r.last = std::max(r.last, last_time(out0, t));
+        }
+        continue;
+      }
     }
     in_t.clear();
     out_t.clear();

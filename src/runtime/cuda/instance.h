@@ -17,11 +17,12 @@ enum class Place : uint8_t {
   Bound,    // an input of the graph: bound by the caller (its arena slot when inputs_in_arena)
   Arena,    // a static-shaped value with an arena offset
   Dynamic,  // a buffer found at run time (data-dependent shape or a dynamic-output tactic)
+  Alias,    // the buffer of the node's first input (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout)
   Host,     // host-known and never needed on the device
 };
 
 struct Step {
-  enum Kind : uint8_t { Skip, Fill, Kernel, Dynamic };
+  enum Kind : uint8_t { Skip, Fill, Kernel, Dynamic, Alias };
   Kind kind = Skip;
   const CudaTactic* tactic = nullptr;  // Kernel
   bool presets_outputs = true;         // Kernel: the executor sets the outputs' shapes and buffers
@@ -46,6 +47,7 @@ struct Instance {
   bool capturable = true;   // every step can run inside a CUDA graph
   bool all_static = true;   // no Dynamic step and no dynamic-output kernel: every buffer is planned
   size_t host_fallbacks = 0;
+  size_t aliases = 0;          // nodes that reuse their input's buffer instead of running
   size_t workspace_bytes = 0;  // sum over nodes
 };
 
@@ -61,6 +63,10 @@ const CudaTactic* choose_tactic(const ir::Node& n, const std::vector<ir::ValueTy
 // Workspace bytes of a tactic for the node at these types; OutOfMemory when over a non-zero cap.
 size_t tactic_workspace(const CudaTactic& t, const ir::Node& n, const std::vector<ir::ValueType>& in,
                         const std::vector<ir::ValueType>& out, size_t workspace_cap);
+
+// Whether node i of the instance may take its first input's buffer as its output (a view op with static shapes
+// and the same element type and count, no second output).
+bool is_view_op(const ir::Node& n);
 
 // Builds the plan for these input types (static shapes, one per idx.inputs).
 std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vector<ir::ValueType>& input_types,
