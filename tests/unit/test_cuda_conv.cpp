@@ -3,6 +3,8 @@
 // 2-D / 3-D geometries with groups, strides, dilations, symmetric and asymmetric pads, auto_pad, output_padding and
 // output_shape. Skips without a CUDA device; the tactic-registration test runs everywhere.
 #if KILN_WITH_CUDA
+#include <iterator>
+
 #include "cuda_op_test_util.h"
 
 namespace kiln {
@@ -73,9 +75,10 @@ std::vector<ConvCase> convt_cases() {
   };
 }
 
-void run_cases(const std::string& op, const std::vector<ConvCase>& cases, const std::string& tactic) {
+void run_cases(const std::string& op, const std::vector<ConvCase>& cases, const std::string& tactic,
+               std::vector<DType> types = {std::begin(kConvTypes), std::end(kConvTypes)}) {
   uint32_t seed = 10;
-  for (DType dt : kConvTypes)
+  for (DType dt : types)
     for (const ConvCase& c : cases) {
       std::vector<In> in = {rand_tensor(dt, c.x, seed), test_ops::Const(rand_tensor(dt, c.w, seed + 1))};
       const int64_t m = op == "Conv" ? c.w[0] : c.w[1] * (c.attrs.count("group") ? std::get<int64_t>(c.attrs.at("group")) : 1);
@@ -86,11 +89,14 @@ void run_cases(const std::string& op, const std::vector<ConvCase>& cases, const 
 }
 
 TEST(CudaConv, TacticsAreRegistered) {
-  for (const char* op : {"Conv", "ConvTranspose"}) {
-    ir::Graph g = test_ops::make_graph(op, 11, {rand_tensor(DType::Float16, {1, 2, 5, 5}, 1),
-                                                rand_tensor(DType::Float16, {2, 2, 3, 3}, 2)}, {}, 1);
-    EXPECT_EQ(test_cuda::tactic_names(g), (std::vector<std::string>{"cudnn", "cuda"})) << op;
-  }
+  for (const char* op : {"Conv", "ConvTranspose"})
+    for (DType dt : kConvTypes) {
+      ir::Graph g = test_ops::make_graph(op, 11, {rand_tensor(dt, {1, 2, 5, 5}, 1), rand_tensor(dt, {2, 2, 3, 3}, 2)},
+                                         {}, 1);
+      std::vector<std::string> want = {"cudnn", "cuda"};
+      if (std::string(op) == "Conv" && (dt == DType::Float16 || dt == DType::BFloat16)) want.push_back("cudnn_nhwc");
+      EXPECT_EQ(test_cuda::tactic_names(g), want) << op << " " << dtype_name(dt);
+    }
 }
 
 TEST(CudaConv, ConvCudnn) {
@@ -101,6 +107,11 @@ TEST(CudaConv, ConvCudnn) {
 TEST(CudaConv, ConvDirectKernel) {
   KILN_SKIP_WITHOUT_CUDA();
   run_cases("Conv", conv_cases(), "cuda");
+}
+
+TEST(CudaConv, ConvCudnnChannelsLast) {
+  KILN_SKIP_WITHOUT_CUDA();
+  run_cases("Conv", conv_cases(), "cudnn_nhwc", {DType::Float16, DType::BFloat16});
 }
 
 TEST(CudaConv, ConvTransposeCudnn) {

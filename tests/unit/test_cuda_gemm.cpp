@@ -2,6 +2,8 @@
 // (float32 with TF32 off and on, float16, bfloat16, float64) and tactic "cuda" (kiln's own kernel, every type
 // including int32 / int64). Skips without a CUDA device; the tactic-registration tests run everywhere.
 #if KILN_WITH_CUDA
+#include <iterator>
+
 #include "cuda_op_test_util.h"
 
 namespace kiln {

@@ -40,6 +40,7 @@ cudnnDataType_t dnn_type(DType dt) {
 // data) x is the result (dx) and y the node's input (dy).
 struct DnnProblem {
   bool backward_data = false;
+  bool nhwc = false;  // x / y / w in NHWC (channels last) memory order; dims are still given N, C, spatial
   DType dt = DType::Float32;
   bool tf32 = false;
   int nd = 4;
@@ -87,7 +88,7 @@ std::unordered_map<DnnKey, std::shared_ptr<const DnnPlan>, DnnKeyHash>& dnn_cach
 DnnKey dnn_key(const KernelContext& ctx, const DnnProblem& p, size_t ws_cap) {
   DnnKey k{};
   size_t i = 0;
-  k[i++] = ctx.device, k[i++] = p.backward_data, k[i++] = static_cast<int64_t>(p.dt), k[i++] = p.tf32;
+  k[i++] = ctx.device, k[i++] = p.backward_data, k[i++] = static_cast<int64_t>(p.dt), k[i++] = p.tf32 | (p.nhwc << 1);
   k[i++] = p.nd, k[i++] = p.group, k[i++] = static_cast<int64_t>(ws_cap);
   for (int d = 0; d < 5; ++d) k[i++] = p.x[d], k[i++] = p.w[d], k[i++] = p.y[d];
   for (int d = 0; d < 3; ++d) k[i++] = (int64_t(p.pad[d]) << 40) | (int64_t(p.stride[d]) << 20) | p.dil[d];
@@ -103,9 +104,10 @@ std::shared_ptr<const DnnPlan> make_plan(const KernelContext& ctx, const DnnProb
   KILN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
   KILN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
   // A descriptor cuDNN refuses (sizes, types) means no algorithm: the caller falls back to the own kernel.
-  if (cudnnSetTensorNdDescriptorEx(plan->x, CUDNN_TENSOR_NCHW, t, p.nd, p.x) != CUDNN_STATUS_SUCCESS ||
-      cudnnSetTensorNdDescriptorEx(plan->y, CUDNN_TENSOR_NCHW, t, p.nd, p.y) != CUDNN_STATUS_SUCCESS ||
-      cudnnSetFilterNdDescriptor(plan->w, t, CUDNN_TENSOR_NCHW, p.nd, p.w) != CUDNN_STATUS_SUCCESS ||
+  const cudnnTensorFormat_t fmt = p.nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+  if (cudnnSetTensorNdDescriptorEx(plan->x, fmt, t, p.nd, p.x) != CUDNN_STATUS_SUCCESS ||
+      cudnnSetTensorNdDescriptorEx(plan->y, fmt, t, p.nd, p.y) != CUDNN_STATUS_SUCCESS ||
+      cudnnSetFilterNdDescriptor(plan->w, t, fmt, p.nd, p.w) != CUDNN_STATUS_SUCCESS ||
       cudnnSetConvolutionNdDescriptor(plan->conv, p.nd - 2, p.pad, p.stride, p.dil, CUDNN_CROSS_CORRELATION,
                                       p.dt == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT) !=
           CUDNN_STATUS_SUCCESS ||
@@ -364,6 +366,56 @@ void run_conv_transpose(const KernelContext& ctx, KernelArgs& args, bool use_dnn
   launch_shift(ctx, X.dtype, sp, Y.numel(), res, io.B ? io.B->data : nullptr, Y.data);
 }
 
+// NHWC buffers of the channels-last path: padded input, weights [M, k..., C / group], output (bytes, aligned).
+struct NhwcBytes {
+  size_t x = 0, w = 0, y = 0;
+  size_t total() const { return x + w + y; }
+};
+NhwcBytes nhwc_bytes(const ConvGeometry& g, DType dt) {
+  int64_t x = g.N * g.C, w = g.M * (g.C / g.group), y = g.N * g.M;
+  for (int i = 0; i < g.nsp; ++i) x *= g.in[i] + g.pb[i] + g.pe[i], w *= g.k[i], y *= g.out[i];
+  const size_t es = dtype_size(dt);
+  return {align_up(static_cast<size_t>(x) * es), align_up(static_cast<size_t>(w) * es),
+          align_up(static_cast<size_t>(y) * es)};
+}
+
+// float16 / bfloat16 Conv in cuDNN's channels-last layout: input (padded on the way) and weights transposed to NHWC
+// in the workspace, the result transposed back with the bias. Falls back to the NCHW path when cuDNN has no NHWC
+// algorithm or the workspace is short.
+void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args) {
+  const ir::Node& n = args.node;
+  const ConvIo io = conv_io(args);
+  const DTensor &X = *io.X, &W = *io.W;
+  DTensor& Y = args.out[0];
+  const ConvGeometry G = conv_geometry(n, X.shape, W.shape);
+  check_out(n, G, Y);
+  if (Y.numel() == 0) return;
+  if (X.dtype != DType::Float16 && X.dtype != DType::BFloat16) return run_conv(ctx, args, true);
+  int64_t padded[3] = {1, 1, 1}, zero[3] = {0, 0, 0}, out_sp = 1;
+  for (int i = 0; i < G.nsp; ++i) padded[i] = G.in[i] + G.pb[i] + G.pe[i], out_sp *= G.out[i];
+  DnnProblem p;
+  p.nhwc = true, p.dt = X.dtype, p.tf32 = ctx.allow_tf32;
+  const NhwcBytes nb = nhwc_bytes(G, X.dtype);
+  char* ws = static_cast<char*>(ctx.workspace);
+  if (!ws || ctx.workspace_size < nb.total() || !set_dims(p, G, G.C, padded, G.M, G.out, G.M, G.C / G.group, zero))
+    return run_conv(ctx, args, true);
+  void* xb = ws;
+  void* wb = ws + nb.x;
+  void* yb = ws + nb.x + nb.w;
+  char* dnn_ws = ws + nb.total();
+  const std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, ctx.workspace_size - nb.total());
+  if (!plan->found) return run_conv(ctx, args, true);
+  const ShiftParams xs = shift_params(G, padded, G.in, G.pb, 1);
+  launch_to_nhwc(ctx, X.dtype, xs, G.C, G.N * G.C * padded[0] * padded[1] * padded[2], X.data, xb);
+  const ShiftParams wsp = shift_params(G, G.k, G.k, zero, 1);
+  launch_to_nhwc(ctx, X.dtype, wsp, G.C / G.group, W.numel(), W.data, wb);
+  KILN_CUDNN_CHECK(cudnnSetStream(ctx.cudnn, ctx.stream));
+  KILN_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn, one_of(X.dtype), plan->x, xb, plan->w, wb, plan->conv,
+                                           static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo),
+                                           plan->ws ? dnn_ws : nullptr, plan->ws, zero_of(X.dtype), plan->y, yb));
+  launch_from_nhwc(ctx, X.dtype, G.M, out_sp, Y.numel(), yb, io.B ? io.B->data : nullptr, Y.data);
+}
+
 bool static_pair(const std::vector<ir::ValueType>& in) {
   return in.size() >= 2 && in[0].is_static() && in[1].is_static();
 }
@@ -392,6 +444,20 @@ bool supports_conv(const ir::Node&, const std::vector<ir::ValueType>& in) {
   return !in[0].has_rank || (in[0].dims.size() >= 3 && in[0].dims.size() <= 5);
 }
 
+size_t conv_nhwc_workspace(const ir::Node& n, const std::vector<ir::ValueType>& in,
+                           const std::vector<ir::ValueType>& out) {
+  if (!static_pair(in)) return kDnnWorkspace;
+  try {
+    return nhwc_bytes(conv_geometry(n, in[0].static_shape(), in[1].static_shape()), in[0].dtype).total() +
+           conv_workspace(n, in, out);
+  } catch (const Error&) {
+    return kDnnWorkspace;
+  }
+}
+bool supports_conv_nhwc(const ir::Node& n, const std::vector<ir::ValueType>& in) {
+  return supports_conv(n, in) && (in[0].dtype == DType::Float16 || in[0].dtype == DType::BFloat16);
+}
+
 }  // namespace
 
 void register_conv_kernels() {
@@ -401,6 +467,11 @@ void register_conv_kernels() {
   register_cuda_tactic("", "Conv", CudaTactic{"cuda", supports_conv,
                                               [](const KernelContext& c, KernelArgs& a) { run_conv(c, a, false); },
                                               nullptr});
+  // Channels-last cuDNN for float16 / bfloat16: not the heuristic choice while the executor keeps NCHW (it pays two
+  // transposes per conv); the builder's timing (issue 6) may pick it.
+  register_cuda_tactic("", "Conv", CudaTactic{"cudnn_nhwc", supports_conv_nhwc,
+                                              [](const KernelContext& c, KernelArgs& a) { run_conv_nhwc(c, a); },
+                                              conv_nhwc_workspace});
   register_cuda_tactic("", "ConvTranspose",
                        CudaTactic{"cudnn", supports_conv,
                                   [](const KernelContext& c, KernelArgs& a) { run_conv_transpose(c, a, true); },

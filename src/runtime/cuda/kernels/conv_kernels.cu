@@ -132,6 +132,37 @@ __global__ void bias_add_kernel(T* __restrict__ y, const T* __restrict__ bias, i
     y[idx] = stv<T>(ldv<A>(y[idx]) + ldv<A>(bias[(idx / sp) % channels]));
 }
 
+template <typename T>
+__global__ void to_nhwc_kernel(ShiftParams p, int64_t C, const T* __restrict__ src, T* __restrict__ dst,
+                               int64_t total) {
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = idx % C;
+    int64_t r = idx / C;
+    int64_t s[3];
+    bool inside = true;
+    for (int dd = 2; dd >= 0; --dd) {
+      s[dd] = r % p.dst[dd] - p.off[dd];
+      r /= p.dst[dd];
+      inside = inside && s[dd] >= 0 && s[dd] < p.src[dd];
+    }
+    dst[idx] = inside ? src[(((r * C + c) * p.src[0] + s[0]) * p.src[1] + s[1]) * p.src[2] + s[2]] : T(0);
+  }
+}
+
+template <typename T>
+__global__ void from_nhwc_kernel(int64_t C, int64_t sp, const T* __restrict__ src, const T* __restrict__ bias,
+                                 T* __restrict__ dst, int64_t total) {
+  using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t s = idx % sp, r = idx / sp;
+    const int64_t c = r % C, n = r / C;
+    const T v = src[(n * sp + s) * C + c];
+    dst[idx] = bias ? stv<T>(ldv<A>(v) + ldv<A>(bias[c])) : v;
+  }
+}
+
 template <typename F>
 void dispatch_conv(DType dt, F&& f) {
   switch (dt) {
@@ -172,6 +203,27 @@ void launch_shift(const KernelContext& ctx, DType dt, const ShiftParams& p, int6
                                                                      total);
   });
   KILN_CUDA_LAUNCH_CHECK("conv shift copy");
+}
+
+void launch_to_nhwc(const KernelContext& ctx, DType dt, const ShiftParams& p, int64_t C, int64_t total,
+                    const void* src, void* dst) {
+  dispatch_bytes(dt, [&](auto tag) {
+    using E = decltype(tag);
+    to_nhwc_kernel<E><<<grid_for(total), kBlock, 0, ctx.stream>>>(p, C, static_cast<const E*>(src),
+                                                                  static_cast<E*>(dst), total);
+  });
+  KILN_CUDA_LAUNCH_CHECK("conv to NHWC");
+}
+
+void launch_from_nhwc(const KernelContext& ctx, DType dt, int64_t C, int64_t sp, int64_t total, const void* src,
+                      const void* bias, void* dst) {
+  dispatch_conv(dt, [&](auto t, auto) {
+    using T = decltype(t);
+    from_nhwc_kernel<T><<<grid_for(total), kBlock, 0, ctx.stream>>>(C, sp, static_cast<const T*>(src),
+                                                                    static_cast<const T*>(bias), static_cast<T*>(dst),
+                                                                    total);
+  });
+  KILN_CUDA_LAUNCH_CHECK("conv from NHWC");
 }
 
 void launch_bias(const KernelContext& ctx, const DTensor* B, DTensor& Y) {

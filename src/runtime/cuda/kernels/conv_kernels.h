@@ -29,6 +29,13 @@ void launch_direct(const KernelContext& ctx, bool transpose, const Geo3& g, cons
 // The shifted copy above over `total` destination elements.
 void launch_shift(const KernelContext& ctx, DType dt, const ShiftParams& p, int64_t total, const void* src,
                   const void* bias, void* dst);
+// dst [N, D0, D1, D2, C] = src [N, C, S0, S1, S2] shifted as above (p.channels unused): NCHW -> NHWC, padding on
+// the way. `total` = destination elements.
+void launch_to_nhwc(const KernelContext& ctx, DType dt, const ShiftParams& p, int64_t C, int64_t total,
+                    const void* src, void* dst);
+// dst [N, C, sp] = src [N, sp, C] (+ bias[c] when bias is not nullptr): NHWC -> NCHW. Float types.
+void launch_from_nhwc(const KernelContext& ctx, DType dt, int64_t C, int64_t sp, int64_t total, const void* src,
+                      const void* bias, void* dst);
 // Y[n, m, ...] += B[m] (nothing when B is nullptr).
 void launch_bias(const KernelContext& ctx, const DTensor* B, DTensor& Y);
 

@@ -10,6 +10,7 @@
 #include "runtime/cuda/kernels/common.cuh"
 #include "runtime/cuda/kernels/families.h"
 #include "runtime/cuda/kernels/gemm_lt.h"
+#include "util/log.h"
 
 namespace kiln::runtime::cuda {
 namespace {
@@ -250,9 +251,10 @@ bool lt_gemm(const KernelContext& ctx, const LtGemm& g, void* ws, size_t ws_size
       choice.found = true;
       choice.algo = res.algo;
       choice.workspace = res.workspaceSize;
-    } else if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) {
-      KILN_THROW(Cuda, "cublasLtMatmulAlgoGetHeuristic (" << g.m << "x" << g.n << "x" << g.k << " batch " << g.batch
-                                                          << "): " << cublasLtGetStatusString(st));
+    } else {  // no algorithm (or a combination cuBLASLt refuses): the caller runs kiln's own kernel
+      KILN_DEBUG("cuBLASLt: no algorithm for " << g.m << "x" << g.n << "x" << g.k << " batch " << g.batch << " ("
+                                               << dtype_name(g.ab) << " -> " << dtype_name(g.d)
+                                               << "): " << cublasLtGetStatusString(st));
     }
     std::lock_guard<std::mutex> lock(lt_mutex());
     lt_cache()[key] = choice;
