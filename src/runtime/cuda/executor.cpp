@@ -97,7 +97,7 @@ void CudaExecutor::Impl::activate() {
       key.push_back(s);
     }
     if (!known) continue;
-    const Instance& inst = instance(key);
+    const Instance& inst = plan_for(key);
     planned = std::max(planned, inst.plan.total);
     st.activation_bytes = std::max(st.activation_bytes, inst.plan.sum);
     st.host_fallback_nodes = std::max(st.host_fallback_nodes, inst.host_fallbacks);
@@ -116,7 +116,7 @@ void CudaExecutor::Impl::check_input_dtype(size_t k, DType given) {
                                           << ", expected " << dtype_name(input_dtype[k]));
 }
 
-const Instance& CudaExecutor::Impl::instance(const ShapeKey& key) {
+const Instance& CudaExecutor::Impl::plan_for(const ShapeKey& key) {
   auto it = instances.find(key);
   if (it == instances.end()) {
     if (instances.size() >= kMaxInstances) {
@@ -130,7 +130,11 @@ const Instance& CudaExecutor::Impl::instance(const ShapeKey& key) {
     o.workspace_cap = target.workspace_cap;
     it = instances.emplace(key, build_instance(*top, types, o)).first;
   }
-  const Instance& inst = *it->second;
+  return *it->second;
+}
+
+const Instance& CudaExecutor::Impl::instance(const ShapeKey& key) {
+  const Instance& inst = plan_for(key);
   if (inst.plan.total > arena.size()) {
     if (arena.size()) {
       ++st.arena_growths;
@@ -316,7 +320,7 @@ std::map<std::string, Shape> CudaExecutor::output_shapes(const std::map<std::str
     if (d == g.input_defaults.end()) KILN_THROW(InvalidArgument, "missing input '" << name << "'");
     key.push_back(d->second.shape());
   }
-  const Instance& inst = m.instance(key);
+  const Instance& inst = m.plan_for(key);
   std::map<std::string, Shape> out;
   for (int v : m.top->outputs) {
     const ir::ValueType& t = inst.shapes.type[static_cast<size_t>(v)];

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/log.h"
 
 namespace kiln::runtime::cuda {
 
@@ -21,9 +22,13 @@ const CudaTactic* choose_tactic(const ir::Node& n, const std::vector<ir::ValueTy
                                 const std::vector<ir::ValueType>& out, size_t workspace_cap) {
   if (n.tactic == "host") return &host_fallback_tactic();
   if (!n.tactic.empty()) {
-    if (const CudaTactic* t = find_cuda_tactic(n, n.tactic)) return t;
-    KILN_THROW(PlanMismatch, n.label() << ": the plan asks for CUDA tactic '" << n.tactic
-                                       << "', which this kiln build does not have; rebuild the plan");
+    const CudaTactic* t = find_cuda_tactic(n, n.tactic);
+    if (!t)
+      KILN_THROW(PlanMismatch, n.label() << ": the plan asks for CUDA tactic '" << n.tactic
+                                         << "', which this kiln build does not have; rebuild the plan");
+    if (!t->supports || t->supports(n, in)) return t;
+    // Chosen at build time for the node's symbolic types; these concrete ones are outside what it handles.
+    KILN_DEBUG(n.label() << ": tactic '" << n.tactic << "' does not support these input types; choosing again");
   }
   for (const CudaTactic* t : cuda_tactics_for(n, in)) {
     if (!t->workspace || !workspace_cap) return t;
