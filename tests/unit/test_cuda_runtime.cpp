@@ -229,6 +229,24 @@ TEST(CudaPlan, ViewOpsShareTheirInputBufferAndExtendItsLifetime) {
   EXPECT_NE(ro, no);
 }
 
+TEST(CudaPlan, ShapeArithmeticFeedingOnlyAViewNeverReachesTheDevice) {
+  runtime::cuda::register_all_cuda_kernels();
+  ir::Graph g = cuda_test::shape_arith_graph();
+  auto steps = [&](const ir::Graph& gr) {
+    GraphIndex ix(gr);
+    auto inst = runtime::cuda::build_instance(ix, {ir::ValueType::of(DType::Float32, {6, 4})}, {});
+    std::vector<runtime::cuda::Step::Kind> k;
+    for (const auto& s : inst->steps) k.push_back(s.kind);
+    return k;
+  };
+  using K = runtime::cuda::Step::Kind;
+  // "shape" is a graph output: the caller reads it, so it is written to the device once (Fill).
+  EXPECT_EQ(steps(g), (std::vector<K>{K::Skip, K::Skip, K::Skip, K::Fill, K::Alias, K::Kernel}));
+  // Read only by the Reshape (an alias here): nothing of the shape arithmetic runs on the device.
+  g.outputs = {"y"};
+  EXPECT_EQ(steps(g), (std::vector<K>{K::Skip, K::Skip, K::Skip, K::Skip, K::Alias, K::Kernel}));
+}
+
 TEST(CudaBuild, WorkspaceSizeIsARealCapOnTacticChoice) {
   // A test-only op with two CUDA tactics: "big" asks 1 MiB of workspace, "small" none.
   ir::register_all_ops();
