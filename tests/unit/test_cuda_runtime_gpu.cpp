@@ -105,6 +105,29 @@ TEST(CudaRuntime, E2EModelsMatchTheCpuEngine) {
   }
 }
 
+TEST(CudaRuntime, InputDefaultsAreUsedOrOverridden) {
+  KILN_REQUIRE_GPU();
+  const std::string m = kE2E + "/defaults/model.onnx";
+  Profile p = batch("x", {4}, 1, 3, 8);
+  ExecutionContext cc = build(m, Target::Cpu, p).create_context();
+  ExecutionContext gc = build(m, Target::Cuda, p).create_context();
+  Tensor x = rand_f32({3, 4}, 11);
+  expect_close(gc.run({{"x", x}}), cc.run({{"x", x}}), "fp32", "defaults");
+  TensorMap over{{"x", x}, {"w", rand_f32({1, 4}, 12)}};
+  expect_close(gc.run(over), cc.run(over), "fp32", "override");
+  // enqueue: the omitted inputs come from the engine's device copy of their defaults.
+  void *dx = nullptr, *dy = nullptr;
+  ASSERT_EQ(cudaMalloc(&dx, x.nbytes()), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dy, x.nbytes()), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(dx, x.data(), x.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  DeviceTensorMap in{{"x", {DType::Float32, {3, 4}, dx}}}, out{{"y", {DType::Float32, {3, 4}, dy}}};
+  gc.enqueue(in, out, nullptr);
+  Tensor y(DType::Float32, {3, 4});
+  ASSERT_EQ(cudaMemcpy(y.mutable_data(), dy, y.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+  expect_close({{"y", y}}, cc.run({{"x", x}}), "fp32", "enqueue with defaults");
+  cudaFree(dx), cudaFree(dy);
+}
+
 TEST(CudaRuntime, NoDeviceAllocationDuringInferenceAndWeightsAreShared) {
   KILN_REQUIRE_GPU();
   Engine gpu = build(kDemo, Target::Cuda, batch("input", {3, 64, 64}, 1, 2, 4));
