@@ -218,7 +218,7 @@ TEST(CudaRuntime, MissingDeviceIsATypedErrorNamingIt) {
 
 TEST(CudaRuntime, CudaGraphsCaptureReplayAndKeepOneGraphPerShape) {
   KILN_REQUIRE_GPU();
-  // y = Relu(x) * 3 + x: elementwise only, so every node has a capturable CUDA kernel.
+  // y = Flatten(Relu(x) * 3 + x): elementwise and a view, so every node has a capturable CUDA kernel.
   ir::register_all_ops();
   ir::Graph g;
   g.inputs = {"x"};
@@ -226,7 +226,8 @@ TEST(CudaRuntime, CudaGraphsCaptureReplayAndKeepOneGraphPerShape) {
   g.initializers["k"] = Tensor::from_vector(DType::Float32, {}, std::vector<float>{3.f});
   g.nodes.push_back(mk("Relu", {"x"}, {"r"}));
   g.nodes.push_back(mk("Mul", {"r", "k"}, {"m"}));
-  g.nodes.push_back(mk("Add", {"m", "x"}, {"y"}));
+  g.nodes.push_back(mk("Add", {"m", "x"}, {"s"}));
+  g.nodes.push_back(mk("Flatten", {"s"}, {"y"}));  // the output is a view of s (no kernel, also on replay)
   g.outputs = {"y"};
   ir::infer_types(g);
   Engine e = cuda_test::engine_of(g, "x", {1, 256}, {4, 256}, {16, 256});
