@@ -16,6 +16,7 @@ struct ParamChunk {
   uint32_t n;
   uint8_t bytes[kParamBytes];
 };
+static_assert(sizeof(ParamChunk) <= 4096, "kernel parameters are limited to 4 KB");
 
 __global__ void param_write_kernel(const __grid_constant__ ParamChunk c) {
   for (uint32_t i = threadIdx.x; i < c.n; i += blockDim.x) c.dst[i] = c.bytes[i];

@@ -30,6 +30,7 @@ struct CopyBatch {
   int count;
   CopyArgs c[kBatch];
 };
+static_assert(sizeof(CopyBatch) <= 4096, "kernel parameters are limited to 4 KB");
 
 template <typename E, bool Small>
 __global__ void copy_kernel(const __grid_constant__ CopyBatch b) {
