@@ -97,6 +97,9 @@ TEST(CudaGather, ScatterND) {
     Tensor x = rand_tensor(dt, {4, 3, 2}, seed++);
     check_op("ScatterND", 13, {x, i64({3, 1}, {1, 3, 1}), rand_tensor(dt, {3, 3, 2}, seed++)});
     check_op("ScatterND", 11, {x, i64({4, 2}, {0, 0, 3, -1, 0, 0, 0, 0}), rand_tensor(dt, {4, 2}, seed++)});
+    // Constant indices: checked on the host; without repeats the duplicate-order pass is skipped.
+    check_op("ScatterND", 13, {x, Const(i64({3, 1}, {2, -1, 2})), rand_tensor(dt, {3, 3, 2}, seed++)});
+    check_op("ScatterND", 13, {x, Const(i64({2, 1}, {3, 0})), rand_tensor(dt, {2, 3, 2}, seed++)});
   }
   check_op("ScatterND", 16, {rand_tensor(DType::Float32, {5, 4}, 120), i64({6, 2}, {0, 0, 1, 1, 0, 0, 4, 3, 0, 0, 1, 1}),
                              rand_tensor(DType::Float32, {6}, 121)},
