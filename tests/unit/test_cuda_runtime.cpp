@@ -110,9 +110,9 @@ TEST(CudaShapeInstance, DataDependentShapesStayUnknownDownstream) {
 TEST(CudaShapeInstance, BadShapesAreErrorsNamingTheNode) {
   ir::Graph g = cuda_test::shape_arith_graph();
   GraphIndex idx(g);
-  // 5 x 4 = 20 elements cannot be reshaped to [5, 2, 2].
+  // 5 x 3 = 15 elements cannot be reshaped to [5, 2, 2].
   try {
-    infer_instance(idx, {ir::ValueType::of(DType::Float32, {5, 4})});
+    infer_instance(idx, {ir::ValueType::of(DType::Float32, {5, 3})});
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("Reshape"), std::string::npos) << e.what();
@@ -204,17 +204,18 @@ TEST(CudaPlan, ViewOpsShareTheirInputBufferAndExtendItsLifetime) {
   ir::Graph g;
   g.inputs = {"x"};
   g.types["x"] = ir::ValueType::of(DType::Float32, {4, 6});
-  g.initializers["shape"] = Tensor::from_vector(DType::Int64, {2}, std::vector<int64_t>{6, 4});
+  g.initializers["shape"] = Tensor::from_vector(DType::Int64, {3}, std::vector<int64_t>{4, 2, 3});
   g.nodes.push_back(mk("Relu", {"x"}, {"r"}));
   g.nodes.push_back(mk("Reshape", {"r", "shape"}, {"v"}));
   g.nodes.push_back(mk("Neg", {"x"}, {"n"}));  // alive while v is: must not take r's memory
   g.nodes.push_back(mk("Relu", {"v"}, {"w"}));
-  g.nodes.push_back(mk("Add", {"w", "n"}, {"y"}, {}, 14));
+  g.nodes.push_back(mk("Reshape", {"n", "shape"}, {"n3"}));
+  g.nodes.push_back(mk("Add", {"w", "n3"}, {"y"}, {}, 14));
   g.outputs = {"y"};
   GraphIndex idx(g);
   auto inst = runtime::cuda::build_instance(idx, {ir::ValueType::of(DType::Float32, {4, 6})}, {});
   EXPECT_EQ(inst->steps[1].kind, runtime::cuda::Step::Alias);
-  EXPECT_EQ(inst->aliases, 1u);
+  EXPECT_EQ(inst->aliases, 2u);
   const auto r = static_cast<size_t>(idx.lookup("r")), v = static_cast<size_t>(idx.lookup("v"));
   EXPECT_EQ(inst->place[v], runtime::cuda::Place::Alias);
   EXPECT_EQ(inst->request[v], -1);
@@ -226,6 +227,24 @@ TEST(CudaPlan, ViewOpsShareTheirInputBufferAndExtendItsLifetime) {
   const size_t ro = inst->plan.offsets[static_cast<size_t>(inst->request[r])];
   const size_t no = inst->plan.offsets[static_cast<size_t>(inst->request[n])];
   EXPECT_NE(ro, no);
+}
+
+TEST(CudaPlan, ShapeArithmeticFeedingOnlyAViewNeverReachesTheDevice) {
+  runtime::cuda::register_all_cuda_kernels();
+  ir::Graph g = cuda_test::shape_arith_graph();
+  auto steps = [&](const ir::Graph& gr) {
+    GraphIndex ix(gr);
+    auto inst = runtime::cuda::build_instance(ix, {ir::ValueType::of(DType::Float32, {6, 4})}, {});
+    std::vector<runtime::cuda::Step::Kind> k;
+    for (const auto& s : inst->steps) k.push_back(s.kind);
+    return k;
+  };
+  using K = runtime::cuda::Step::Kind;
+  // "shape" is a graph output: the caller reads it, so it is written to the device once (Fill).
+  EXPECT_EQ(steps(g), (std::vector<K>{K::Skip, K::Skip, K::Skip, K::Fill, K::Alias, K::Kernel}));
+  // Read only by the Reshape (an alias here): nothing of the shape arithmetic runs on the device.
+  g.outputs = {"y"};
+  EXPECT_EQ(steps(g), (std::vector<K>{K::Skip, K::Skip, K::Skip, K::Skip, K::Alias, K::Kernel}));
 }
 
 TEST(CudaBuild, WorkspaceSizeIsARealCapOnTacticChoice) {

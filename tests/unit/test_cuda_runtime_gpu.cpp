@@ -105,6 +105,29 @@ TEST(CudaRuntime, E2EModelsMatchTheCpuEngine) {
   }
 }
 
+TEST(CudaRuntime, InputDefaultsAreUsedOrOverridden) {
+  KILN_REQUIRE_GPU();
+  const std::string m = kE2E + "/defaults/model.onnx";
+  Profile p = batch("x", {4}, 1, 3, 8);
+  ExecutionContext cc = build(m, Target::Cpu, p).create_context();
+  ExecutionContext gc = build(m, Target::Cuda, p).create_context();
+  Tensor x = rand_f32({3, 4}, 11);
+  expect_close(gc.run({{"x", x}}), cc.run({{"x", x}}), "fp32", "defaults");
+  TensorMap over{{"x", x}, {"w", rand_f32({1, 4}, 12)}};
+  expect_close(gc.run(over), cc.run(over), "fp32", "override");
+  // enqueue: the omitted inputs come from the engine's device copy of their defaults.
+  void *dx = nullptr, *dy = nullptr;
+  ASSERT_EQ(cudaMalloc(&dx, x.nbytes()), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dy, x.nbytes()), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(dx, x.data(), x.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+  DeviceTensorMap in{{"x", {DType::Float32, {3, 4}, dx}}}, out{{"y", {DType::Float32, {3, 4}, dy}}};
+  gc.enqueue(in, out, nullptr);
+  Tensor y(DType::Float32, {3, 4});
+  ASSERT_EQ(cudaMemcpy(y.mutable_data(), dy, y.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+  expect_close({{"y", y}}, cc.run({{"x", x}}), "fp32", "enqueue with defaults");
+  cudaFree(dx), cudaFree(dy);
+}
+
 TEST(CudaRuntime, NoDeviceAllocationDuringInferenceAndWeightsAreShared) {
   KILN_REQUIRE_GPU();
   Engine gpu = build(kDemo, Target::Cuda, batch("input", {3, 64, 64}, 1, 2, 4));
@@ -149,7 +172,7 @@ TEST(CudaRuntime, EnqueueOnCallerBuffersAndStream) {
               cudaSuccess);
   ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
   EXPECT_EQ(cuda_allocation_count(), allocs);
-  for (const auto& [name, t] : want) EXPECT_TRUE(got.at(name).bit_equal(t)) << name;
+  expect_close(got, want, "fp32", "enqueue vs run");
   // Too small an output buffer is an error naming the output.
   DeviceTensorMap small{{"logits", {DType::Float32, {1}, dl}}, {"probs", {DType::Float32, shapes.at("probs"), dp}}};
   try {
@@ -195,7 +218,7 @@ TEST(CudaRuntime, MissingDeviceIsATypedErrorNamingIt) {
 
 TEST(CudaRuntime, CudaGraphsCaptureReplayAndKeepOneGraphPerShape) {
   KILN_REQUIRE_GPU();
-  // y = Relu(x) * 3 + x: elementwise only, so every node has a capturable CUDA kernel.
+  // y = Flatten(Relu(x) * 3 + x): elementwise and a view, so every node has a capturable CUDA kernel.
   ir::register_all_ops();
   ir::Graph g;
   g.inputs = {"x"};
@@ -203,7 +226,8 @@ TEST(CudaRuntime, CudaGraphsCaptureReplayAndKeepOneGraphPerShape) {
   g.initializers["k"] = Tensor::from_vector(DType::Float32, {}, std::vector<float>{3.f});
   g.nodes.push_back(mk("Relu", {"x"}, {"r"}));
   g.nodes.push_back(mk("Mul", {"r", "k"}, {"m"}));
-  g.nodes.push_back(mk("Add", {"m", "x"}, {"y"}));
+  g.nodes.push_back(mk("Add", {"m", "x"}, {"s"}));
+  g.nodes.push_back(mk("Flatten", {"s"}, {"y"}));  // the output is a view of s (no kernel, also on replay)
   g.outputs = {"y"};
   ir::infer_types(g);
   Engine e = cuda_test::engine_of(g, "x", {1, 256}, {4, 256}, {16, 256});

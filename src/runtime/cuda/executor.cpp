@@ -2,6 +2,7 @@
 // synchronous host-tensor run / asynchronous enqueue on caller buffers and streams.
 #include "runtime/cuda/executor.h"
 
+#include <mutex>
 #include <sstream>
 
 #include "ir/op_registry.h"
@@ -15,6 +16,49 @@ namespace kiln::runtime::cuda {
 namespace {
 
 constexpr size_t kMaxInstances = 64;
+
+// Library handles outlive their contexts: creating cuDNN / cuBLASLt handles costs milliseconds, and tests and the
+// conformance runner make one short-lived executor per graph. Returned handles are reused per device.
+struct Handles {
+  cublasLtHandle_t lt = nullptr;
+  cudnnHandle_t dnn = nullptr;
+};
+std::mutex g_handles_mu;
+std::map<int, std::vector<Handles>>& handle_pool() {
+  static auto* pool = new std::map<int, std::vector<Handles>>();  // never destroyed: the driver may be gone at exit
+  return *pool;
+}
+
+Handles acquire_handles(int device) {
+  {
+    std::lock_guard<std::mutex> lock(g_handles_mu);
+    auto& v = handle_pool()[device];
+    if (!v.empty()) {
+      Handles h = v.back();
+      v.pop_back();
+      return h;
+    }
+  }
+  Handles h;
+  if (cublasStatus_t s = cublasLtCreate(&h.lt); s != CUBLAS_STATUS_SUCCESS)
+    KILN_THROW(Cuda, "cuda:" << device << ": cublasLtCreate failed (status " << static_cast<int>(s) << ")");
+  if (cudnnStatus_t s = cudnnCreate(&h.dnn); s != CUDNN_STATUS_SUCCESS) {
+    cublasLtDestroy(h.lt);
+    KILN_THROW(Cuda, "cuda:" << device << ": cudnnCreate failed: " << cudnnGetErrorString(s));
+  }
+  return h;
+}
+
+void release_handles(int device, cublasLtHandle_t lt, cudnnHandle_t dnn) {
+  if (!lt || !dnn) {
+    if (lt) cublasLtDestroy(lt);
+    if (dnn) cudnnDestroy(dnn);
+    return;
+  }
+  cudnnSetStream(dnn, nullptr);  // the context's stream is about to go
+  std::lock_guard<std::mutex> lock(g_handles_mu);
+  handle_pool()[device].push_back(Handles{lt, dnn});
+}
 
 // An input's shape at a profile's max, or its static shape; false when neither is known.
 bool max_shape(const detail::EngineImpl& e, const Profile& p, const std::string& name, Shape& out) {
@@ -37,16 +81,15 @@ bool max_shape(const detail::EngineImpl& e, const Profile& p, const std::string&
 }  // namespace
 
 CudaExecutor::Impl::~Impl() {
-  if (stream) cudaSetDevice(device);
+  if (stream) {
+    cudaSetDevice(device);
+    cudaStreamSynchronize(stream);
+  }
   clear_graphs();
-  if (dnn) cudnnDestroy(dnn);
-  if (lt) cublasLtDestroy(lt);
+  release_handles(device, lt, dnn);
   if (ev_in) cudaEventDestroy(ev_in);
   if (ev_out) cudaEventDestroy(ev_out);
-  if (stream) {
-    cudaStreamSynchronize(stream);
-    cudaStreamDestroy(stream);
-  }
+  if (stream) cudaStreamDestroy(stream);
   cudaGetLastError();
 }
 
@@ -59,10 +102,9 @@ void CudaExecutor::Impl::activate() {
   KILN_CU(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   KILN_CU(cudaEventCreateWithFlags(&ev_in, cudaEventDisableTiming));
   KILN_CU(cudaEventCreateWithFlags(&ev_out, cudaEventDisableTiming));
-  if (cublasStatus_t s = cublasLtCreate(&lt); s != CUBLAS_STATUS_SUCCESS)
-    KILN_THROW(Cuda, "cuda:" << device << ": cublasLtCreate failed (status " << static_cast<int>(s) << ")");
-  if (cudnnStatus_t s = cudnnCreate(&dnn); s != CUDNN_STATUS_SUCCESS)
-    KILN_THROW(Cuda, "cuda:" << device << ": cudnnCreate failed: " << cudnnGetErrorString(s));
+  const Handles h = acquire_handles(device);
+  lt = h.lt;
+  dnn = h.dnn;
   if (cudnnStatus_t s = cudnnSetStream(dnn, stream); s != CUDNN_STATUS_SUCCESS)
     KILN_THROW(Cuda, "cuda:" << device << ": cudnnSetStream failed: " << cudnnGetErrorString(s));
   kctx.stream = stream;
@@ -97,7 +139,7 @@ void CudaExecutor::Impl::activate() {
       key.push_back(s);
     }
     if (!known) continue;
-    const Instance& inst = instance(key);
+    const Instance& inst = plan_for(key);
     planned = std::max(planned, inst.plan.total);
     st.activation_bytes = std::max(st.activation_bytes, inst.plan.sum);
     st.host_fallback_nodes = std::max(st.host_fallback_nodes, inst.host_fallbacks);
@@ -116,7 +158,7 @@ void CudaExecutor::Impl::check_input_dtype(size_t k, DType given) {
                                           << ", expected " << dtype_name(input_dtype[k]));
 }
 
-const Instance& CudaExecutor::Impl::instance(const ShapeKey& key) {
+const Instance& CudaExecutor::Impl::plan_for(const ShapeKey& key) {
   auto it = instances.find(key);
   if (it == instances.end()) {
     if (instances.size() >= kMaxInstances) {
@@ -130,7 +172,11 @@ const Instance& CudaExecutor::Impl::instance(const ShapeKey& key) {
     o.workspace_cap = target.workspace_cap;
     it = instances.emplace(key, build_instance(*top, types, o)).first;
   }
-  const Instance& inst = *it->second;
+  return *it->second;
+}
+
+const Instance& CudaExecutor::Impl::instance(const ShapeKey& key) {
+  const Instance& inst = plan_for(key);
   if (inst.plan.total > arena.size()) {
     if (arena.size()) {
       ++st.arena_growths;
@@ -316,7 +362,7 @@ std::map<std::string, Shape> CudaExecutor::output_shapes(const std::map<std::str
     if (d == g.input_defaults.end()) KILN_THROW(InvalidArgument, "missing input '" << name << "'");
     key.push_back(d->second.shape());
   }
-  const Instance& inst = m.instance(key);
+  const Instance& inst = m.plan_for(key);
   std::map<std::string, Shape> out;
   for (int v : m.top->outputs) {
     const ir::ValueType& t = inst.shapes.type[static_cast<size_t>(v)];

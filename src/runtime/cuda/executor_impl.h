@@ -85,8 +85,9 @@ struct CudaExecutor::Impl {
   void activate();
   // Checks (or, for a graph without input types, learns) the dtype of graph input k.
   void check_input_dtype(size_t k, DType given);
-  // The top-level instance for input shapes in graph-input order (built and cached on first use; the arena
-  // grows with a warning when it does not fit).
+  // The top-level plan for input shapes in graph-input order, built and cached on first use.
+  const Instance& plan_for(const ShapeKey& key);
+  // The same, with the arena grown (with a warning) when the plan does not fit.
   const Instance& instance(const ShapeKey& key);
   // Device tensors of a frame's weights and planned buffers; inputs / outputs bound by the caller afterwards.
   void init_frame(Frame& f, const Instance& inst, char* base);

@@ -18,6 +18,11 @@ void CudaExecutor::Impl::clear_graphs() {
 bool CudaExecutor::Impl::run_with_graph(Frame& f, const ShapeKey& key) {
   auto it = graphs.find(key);
   if (it != graphs.end()) {
+    // The replay skips execute(): point the views at their inputs' buffers here (outputs may be views).
+    const GraphIndex& idx = *f.inst->idx;
+    for (size_t i = 0; i < f.inst->steps.size(); ++i)
+      if (f.inst->steps[i].kind == Step::Alias)
+        f.dv[static_cast<size_t>(idx.node_out[i][0])].data = f.dv[static_cast<size_t>(idx.node_in[i][0])].data;
     KILN_CU(cudaGraphLaunch(it->second.exec, stream));
     it->second.last_use = ++use_clock;
     ++st.cuda_graph_replays;

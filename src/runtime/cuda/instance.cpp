@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "util/error.h"
+#include "util/log.h"
 
 namespace kiln::runtime::cuda {
 
@@ -21,9 +22,13 @@ const CudaTactic* choose_tactic(const ir::Node& n, const std::vector<ir::ValueTy
                                 const std::vector<ir::ValueType>& out, size_t workspace_cap) {
   if (n.tactic == "host") return &host_fallback_tactic();
   if (!n.tactic.empty()) {
-    if (const CudaTactic* t = find_cuda_tactic(n, n.tactic)) return t;
-    KILN_THROW(PlanMismatch, n.label() << ": the plan asks for CUDA tactic '" << n.tactic
-                                       << "', which this kiln build does not have; rebuild the plan");
+    const CudaTactic* t = find_cuda_tactic(n, n.tactic);
+    if (!t)
+      KILN_THROW(PlanMismatch, n.label() << ": the plan asks for CUDA tactic '" << n.tactic
+                                         << "', which this kiln build does not have; rebuild the plan");
+    if (!t->supports || t->supports(n, in)) return t;
+    // Chosen at build time for the node's symbolic types; these concrete ones are outside what it handles.
+    KILN_DEBUG(n.label() << ": tactic '" << n.tactic << "' does not support these input types; choosing again");
   }
   for (const CudaTactic* t : cuda_tactics_for(n, in)) {
     if (!t->workspace || !workspace_cap) return t;
@@ -57,12 +62,24 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
   I.request.assign(nv, -1);
   I.steps.resize(nn);
 
+  // View ops with static shapes take their input's buffer (no kernel; their other inputs are not read).
+  std::vector<uint8_t> alias(nn, 0);
+  for (size_t i = 0; i < nn; ++i) {
+    const ir::Node& n = g.nodes[i];
+    if (I.shapes.host_node[i] || !I.shapes.static_node[i] || !is_view_op(n) || idx.node_in[i].empty() ||
+        idx.node_in[i][0] < 0 || idx.node_out[i].empty() || idx.node_out[i][0] < 0)
+      continue;
+    const ir::ValueType& a = I.shapes.type[static_cast<size_t>(idx.node_in[i][0])];
+    const ir::ValueType& b = I.shapes.type[static_cast<size_t>(idx.node_out[i][0])];
+    alias[i] = a.is_static() && b.is_static() && a.dtype == b.dtype &&
+               shape_numel(a.static_shape()) == shape_numel(b.static_shape());
+  }
   // Which values a device step (or the caller, for outputs) reads.
   std::vector<uint8_t> device_use(nv, 0);
   for (size_t i = 0; i < nn; ++i)
     if (!I.shapes.host_node[i])
-      for (int v : idx.node_in[i])
-        if (v >= 0) device_use[static_cast<size_t>(v)] = 1;
+      for (size_t k = 0; k < idx.node_in[i].size() && (!alias[i] || k == 0); ++k)
+        if (idx.node_in[i][k] >= 0) device_use[static_cast<size_t>(idx.node_in[i][k])] = 1;
   for (int v : idx.outputs) device_use[static_cast<size_t>(v)] = 1;
 
   auto last_time = [&](size_t v, int64_t first) {
@@ -120,23 +137,19 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
         if (v >= 0) I.place[static_cast<size_t>(v)] = Place::Dynamic;
       continue;
     }
-    if (is_view_op(n) && !idx.node_in[i].empty() && idx.node_in[i][0] >= 0 && idx.node_out[i][0] >= 0) {
+    if (alias[i]) {
       const auto in0 = static_cast<size_t>(idx.node_in[i][0]), out0 = static_cast<size_t>(idx.node_out[i][0]);
-      const ir::ValueType &a = I.shapes.type[in0], &b = I.shapes.type[out0];
-      if (a.is_static() && b.is_static() && a.dtype == b.dtype &&
-          shape_numel(a.static_shape()) == shape_numel(b.static_shape())) {
-        s.kind = Step::Alias;
-        ++I.aliases;
-        I.place[out0] = Place::Alias;
-        alias_root[out0] = static_cast<int>(in0);
-        const int root = root_of(static_cast<int>(in0));
-        const int req = I.request[static_cast<size_t>(root)];
-        if (req >= 0) {
-          BufferRequest& r = I.requests[static_cast<size_t>(req)];
-          r.last = std::max(r.last, last_time(out0, t));
-        }
-        continue;
+      s.kind = Step::Alias;
+      ++I.aliases;
+      I.place[out0] = Place::Alias;
+      alias_root[out0] = static_cast<int>(in0);
+      const int root = root_of(static_cast<int>(in0));
+      const int req = I.request[static_cast<size_t>(root)];
+      if (req >= 0) {
+        BufferRequest& r = I.requests[static_cast<size_t>(req)];
+        r.last = std::max(r.last, last_time(out0, t));
       }
+      continue;
     }
     in_t.clear();
     out_t.clear();

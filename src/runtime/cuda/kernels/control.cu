@@ -8,6 +8,69 @@
 #include "runtime/cuda/kernels/movement_common.cuh"
 
 namespace kiln::runtime::cuda {
+namespace move {
+
+// ---- host bytes through kernel parameters, fills -------------------------------------------------------------------
+struct ParamChunk {
+  uint8_t* dst;
+  uint32_t n;
+  uint8_t bytes[kParamBytes];
+};
+static_assert(sizeof(ParamChunk) <= 4096, "kernel parameters are limited to 4 KB");
+
+__global__ void param_write_kernel(const __grid_constant__ ParamChunk c) {
+  for (uint32_t i = threadIdx.x; i < c.n; i += blockDim.x) c.dst[i] = c.bytes[i];
+}
+
+void write_bytes(const KernelContext& ctx, void* dst, const void* src, size_t n) {
+  for (size_t off = 0; off < n; off += kParamBytes) {
+    ParamChunk c;
+    c.dst = static_cast<uint8_t*>(dst) + off;
+    c.n = static_cast<uint32_t>(std::min(kParamBytes, n - off));
+    std::memcpy(c.bytes, static_cast<const uint8_t*>(src) + off, c.n);
+    param_write_kernel<<<1, kBlock, 0, ctx.stream>>>(c);
+    KILN_CUDA_LAUNCH_CHECK("param_write_kernel");
+  }
+}
+
+template <typename E>
+__global__ void fill_kernel(E* dst, E v, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    dst[i] = v;
+}
+
+void fill_value(const KernelContext& ctx, void* dst, size_t esize, int64_t count, const void* value) {
+  if (count <= 0) return;
+  const size_t bytes = static_cast<size_t>(count) * esize;
+  // 16-byte pattern of the value when the buffer allows it (16 is a multiple of every element size).
+  if (reinterpret_cast<uintptr_t>(dst) % 16 == 0 && bytes % 16 == 0) {
+    uint4 v;
+    auto* p = reinterpret_cast<uint8_t*>(&v);
+    for (size_t i = 0; i < 16; i += esize) std::memcpy(p + i, value, esize);
+    const int64_t n = static_cast<int64_t>(bytes / 16);
+    fill_kernel<uint4><<<grid_for(n), kBlock, 0, ctx.stream>>>(static_cast<uint4*>(dst), v, n);
+    KILN_CUDA_LAUNCH_CHECK("fill_kernel");
+    return;
+  }
+  auto go = [&](auto tag) {
+    using E = decltype(tag);
+    E v;
+    std::memcpy(&v, value, sizeof(E));
+    fill_kernel<E><<<grid_for(count), kBlock, 0, ctx.stream>>>(static_cast<E*>(dst), v, count);
+  };
+  switch (esize) {
+    case 1: go(uint8_t{}); break;
+    case 2: go(uint16_t{}); break;
+    case 4: go(uint32_t{}); break;
+    case 8: go(uint64_t{}); break;
+    default: KILN_THROW(Unsupported, "fill: element size " << esize);
+  }
+  KILN_CUDA_LAUNCH_CHECK("fill_kernel");
+}
+
+}  // namespace move
+
 namespace ctl {
 namespace {
 using move::fill_value;

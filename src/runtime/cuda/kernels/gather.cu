@@ -10,6 +10,8 @@
 // add / mul / max / min use atomics (compare-and-swap for the types without a native atomic); float16/bfloat16
 // compute each step in float and round once, as the CPU does. Float add/mul may differ from the CPU in the last
 // bits when indices repeat (a different order).
+#include <algorithm>
+
 #include "runtime/cuda/kernels/families.h"
 #include "runtime/cuda/kernels/movement_common.cuh"
 #include "util/log.h"
@@ -403,25 +405,34 @@ void scatter_nd_run(const KernelContext& ctx, KernelArgs& args) {
     a.slot_stride[j] = slot_stride;
     slot_stride *= ds[static_cast<size_t>(j)];
   }
+  // Known indices: range-checked here; when no destination repeats, the duplicate-order pass is skipped.
+  bool maybe_repeats = true;
   if (args.host_in.size() > 1 && args.host_in[1]) {
     const Tensor& t = *args.host_in[1];
+    std::vector<int64_t> slots_used(static_cast<size_t>(tuples), 0);
     for (int64_t i = 0; i < t.numel(); ++i) {
-      const int64_t v = t.at_int64(i), d = a.dim[i % k];
+      int64_t v = t.at_int64(i);
+      const int64_t d = a.dim[i % k];
       if (v < -d || v >= d)
         KILN_THROW(InvalidArgument, n.label() << ": index " << v << " is out of range for data axis " << i % k << " of size " << d);
+      if (v < 0) v += d;
+      slots_used[static_cast<size_t>(i / k)] += v * a.slot_stride[i % k];
     }
+    std::sort(slots_used.begin(), slots_used.end());
+    maybe_repeats = std::adjacent_find(slots_used.begin(), slots_used.end()) != slots_used.end();
   }
   const auto* pidx = static_cast<const int64_t*>(idx.data);
   const int64_t total = upd.numel();
   if (red == kNone) {
     const int64_t slots = scatter_slots(ds, k);
     int* winner = nullptr;
-    if (tuples > 1 && static_cast<size_t>(slots) * sizeof(int) <= ctx.workspace_size && tuples < (int64_t(1) << 31)) {
+    if (maybe_repeats && tuples > 1 && static_cast<size_t>(slots) * sizeof(int) <= ctx.workspace_size &&
+        tuples < (int64_t(1) << 31)) {
       winner = static_cast<int*>(ctx.workspace);
       KILN_CUDA_CHECK(cudaMemsetAsync(winner, 0xff, static_cast<size_t>(slots) * sizeof(int), ctx.stream));
       scatter_winner_kernel<<<grid_for(tuples), kBlock, 0, ctx.stream>>>(pidx, tuples, winner, a);
       KILN_CUDA_LAUNCH_CHECK("scatter_winner_kernel");
-    } else if (tuples > 1) {
+    } else if (maybe_repeats && tuples > 1) {
       KILN_WARN(n.label() << ": no workspace for the duplicate-index order; repeated indices write in any order");
     }
     dispatch_bytes(x.dtype, [&](auto tag) {

@@ -93,11 +93,11 @@ inline const DTensor& in_of(const KernelArgs& a, size_t i) {
 }
 
 // Writes `n` bytes of host data to device memory `dst` through kernel parameters (capturable, no pageable copy,
-// no allocation): chunks of kParamBytes per launch. Defined in movement.cu.
+// no allocation): chunks of kParamBytes per launch. Defined in control.cu.
 constexpr size_t kParamBytes = 3072;
 void write_bytes(const KernelContext& ctx, void* dst, const void* src, size_t n);
 
-// Fills `count` elements of `esize` bytes at dst with the value at `value` (host). Defined in movement.cu.
+// Fills `count` elements of `esize` bytes at dst with the value at `value` (host). Defined in control.cu.
 void fill_value(const KernelContext& ctx, void* dst, size_t esize, int64_t count, const void* value);
 
 // Supports helper: every given input has a known rank of at most `max_rank` (unknown ranks are accepted: the

@@ -32,6 +32,7 @@ struct ResizeArgs {
   FastDiv div[kMaxDims];  // output dims, innermost first
   RAxis ax[kMaxDims];     // innermost first
 };
+static_assert(sizeof(ResizeArgs) <= 4096, "kernel parameters are limited to 4 KB");
 
 __device__ __forceinline__ float source_coord(int c, int64_t yi, const RAxis& a) {
   const float y = static_cast<float>(yi), len_in = static_cast<float>(a.in), len_out = static_cast<float>(a.out);
