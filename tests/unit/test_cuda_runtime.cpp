@@ -247,6 +247,66 @@ TEST(CudaPlan, ShapeArithmeticFeedingOnlyAViewNeverReachesTheDevice) {
   EXPECT_EQ(steps(g), (std::vector<K>{K::Skip, K::Skip, K::Skip, K::Skip, K::Alias, K::Kernel}));
 }
 
+TEST(CudaPlan, DynamicOutputTacticsGetTheirWorkspace) {
+  // NonZero's tactic is dynamic_output and asks scratch for its per-block counts. With a static input it is a
+  // planned kernel step whose workspace is in the arena; past a run-time shape (a dynamic step) the run-time choice
+  // still asks its WorkspaceFn, although the output shape is unknown.
+  ir::register_all_ops();
+  runtime::cuda::register_all_cuda_kernels();
+  using runtime::cuda::Step;
+  ir::Graph g;
+  g.inputs = {"x", "t"};
+  g.types["x"] = ir::ValueType::of(DType::Float32, {6});
+  g.types["t"] = ir::ValueType::of(DType::Int64, {2});
+  g.nodes.push_back(mk("NonZero", {"x"}, {"nz"}));
+  g.nodes.push_back(mk("Reshape", {"x", "t"}, {"r"}));  // shape from a device value: unknown at plan time
+  g.nodes.push_back(mk("NonZero", {"r"}, {"nz2"}));
+  g.outputs = {"nz", "nz2"};
+  ir::infer_types(g);
+  GraphIndex idx(g);
+  auto inst = runtime::cuda::build_instance(
+      idx, {ir::ValueType::of(DType::Float32, {6}), ir::ValueType::of(DType::Int64, {2})}, {});
+  const Step& s0 = inst->steps[0];
+  ASSERT_EQ(s0.kind, Step::Kernel);
+  ASSERT_NE(s0.tactic, nullptr);
+  EXPECT_EQ(s0.tactic->name, "cuda");
+  EXPECT_FALSE(s0.presets_outputs);
+  EXPECT_GT(s0.workspace_bytes, 0u);
+  ASSERT_GE(s0.workspace, 0);
+  EXPECT_EQ(inst->requests[static_cast<size_t>(s0.workspace)].bytes, s0.workspace_bytes);
+  EXPECT_EQ(inst->place[static_cast<size_t>(idx.lookup("nz"))], runtime::cuda::Place::Dynamic);
+  EXPECT_FALSE(inst->capturable);
+  EXPECT_FALSE(inst->all_static);
+  EXPECT_TRUE(plan_is_valid(inst->requests, inst->plan));
+  EXPECT_EQ(inst->steps[1].kind, Step::Dynamic);
+  EXPECT_EQ(inst->steps[2].kind, Step::Dynamic);
+  // What run_dynamic_step decides for the second NonZero once r's shape is known: the same workspace.
+  const ir::Node& nz2 = g.nodes[2];
+  const std::vector<ir::ValueType> in{ir::ValueType::of(DType::Float32, {2, 3})};
+  ir::InferContext ctx{nz2, {&in[0]}, {nullptr}};
+  const std::vector<ir::ValueType> out = ir::OpRegistry::instance().find("", "NonZero", 17)->infer(ctx);
+  ASSERT_FALSE(out[0].is_static());
+  const runtime::cuda::StepChoice c = runtime::cuda::choose_step(nz2, in, out, 0);
+  EXPECT_EQ(c.tactic, s0.tactic);
+  EXPECT_FALSE(c.presets_outputs);
+  EXPECT_EQ(c.workspace_bytes, s0.workspace_bytes);
+  // A workspace cap below what it needs is an error naming the node, not a kernel run without scratch.
+  try {
+    runtime::cuda::choose_step(nz2, in, out, 16);
+    FAIL() << "expected OutOfMemory";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::OutOfMemory) << e.what();
+    EXPECT_NE(std::string(e.what()).find("NonZero_nz2"), std::string::npos) << e.what();
+  }
+  // A tactic that needs its output shapes is not asked for a workspace while they are unknown.
+  const ir::Node& rs = g.nodes[1];
+  const std::vector<ir::ValueType> rin{ir::ValueType::of(DType::Float32, {6}), ir::ValueType::of(DType::Int64, {2})};
+  const runtime::cuda::StepChoice rc =
+      runtime::cuda::choose_step(rs, rin, {ir::ValueType{DType::Float32, true, {Dim{-1, ""}, Dim{-1, ""}}}}, 0);
+  EXPECT_FALSE(rc.presets_outputs);
+  EXPECT_EQ(rc.workspace_bytes, 0u);
+}
+
 TEST(CudaBuild, WorkspaceSizeIsARealCapOnTacticChoice) {
   // A test-only op with two CUDA tactics: "big" asks 1 MiB of workspace, "small" none.
   ir::register_all_ops();

@@ -214,9 +214,13 @@ void CudaExecutor::Impl::run_dynamic_step(Frame& f, size_t i) {
     }
     return;
   }
-  const CudaTactic* t = choose_tactic(n, in_t, out_t, target.workspace_cap);
+  // Inputs are static here (actual device shapes); outputs may not be (a dynamic_output tactic sizes them). The
+  // tactic gets its workspace either way, from the dynamic pool (no allocation once the pool has grown to a
+  // steady run's size).
+  const StepChoice c = choose_step(n, in_t, out_t, target.workspace_cap);
+  const CudaTactic* t = c.tactic;
   const bool statics = all_static();
-  const bool presets = statics && (!t->dynamic_output || is_host_fallback(t));
+  const bool presets = c.presets_outputs;
   if (!presets && !t->dynamic_output)
     KILN_THROW(Unsupported, n.label() << ": output shapes are unknown after run-time inference (inputs "
                                       << [&] {
@@ -234,7 +238,7 @@ void CudaExecutor::Impl::run_dynamic_step(Frame& f, size_t i) {
     d.shape = statics ? out_t[o].static_shape() : Shape{};
     d.data = presets ? pool.alloc(d.nbytes()) : nullptr;
   }
-  size_t ws_bytes = statics ? tactic_workspace(*t, n, in_t, out_t, target.workspace_cap) : 0;
+  const size_t ws_bytes = c.workspace_bytes;
   void* ws = ws_bytes ? pool.alloc(ws_bytes) : nullptr;
   launch(f, i, *t, ws, ws_bytes, presets);
 }

@@ -39,6 +39,22 @@ const CudaTactic* choose_tactic(const ir::Node& n, const std::vector<ir::ValueTy
   return &host_fallback_tactic();
 }
 
+StepChoice choose_step(const ir::Node& n, const std::vector<ir::ValueType>& in, const std::vector<ir::ValueType>& out,
+                       size_t workspace_cap) {
+  StepChoice c;
+  c.tactic = choose_tactic(n, in, out, workspace_cap);
+  bool outs_static = true;
+  for (size_t o = 0; o < out.size() && o < n.outputs.size(); ++o)
+    if (!n.outputs[o].empty()) outs_static &= out[o].is_static();
+  // The host fallback sizes its outputs itself only when the executor cannot.
+  c.presets_outputs = outs_static && (!c.tactic->dynamic_output || is_host_fallback(c.tactic));
+  // A tactic that can run neither with preset outputs nor sizing them itself is the caller's error to report; its
+  // WorkspaceFn is not asked about outputs it cannot handle.
+  if (c.presets_outputs || c.tactic->dynamic_output)
+    c.workspace_bytes = tactic_workspace(*c.tactic, n, in, out, workspace_cap);
+  return c;
+}
+
 bool is_view_op(const ir::Node& n) {
   if (!n.domain.empty()) return false;
   const std::string& op = n.op_type;
@@ -129,13 +145,28 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
       }
       continue;
     }
+    in_t.clear();
+    out_t.clear();
+    bool inputs_static = true;
+    for (int v : idx.node_in[i]) {
+      in_t.push_back(v < 0 ? ir::ValueType{} : I.shapes.type[static_cast<size_t>(v)]);
+      inputs_static &= v < 0 || in_t.back().is_static();
+    }
+    for (int v : idx.node_out[i]) out_t.push_back(v < 0 ? ir::ValueType{} : I.shapes.type[static_cast<size_t>(v)]);
+    StepChoice c;
     if (!I.shapes.static_node[i]) {
-      s.kind = Step::Dynamic;
-      I.all_static = false;
-      I.capturable = false;
-      for (int v : idx.node_out[i])
-        if (v >= 0) I.place[static_cast<size_t>(v)] = Place::Dynamic;
-      continue;
+      // Output shapes unknown. With static inputs and a dynamic_output tactic (NonZero, If) the node is a kernel
+      // step like any other: tactic and workspace planned here, only the outputs found while it runs. Otherwise
+      // (inputs of unknown shape, or a tactic that needs its output shapes) it is inferred again at run time.
+      if (inputs_static) c = choose_step(n, in_t, out_t, opts.workspace_cap);
+      if (!c.tactic || !c.tactic->dynamic_output || is_host_fallback(c.tactic)) {
+        s.kind = Step::Dynamic;
+        I.all_static = false;
+        I.capturable = false;
+        for (int v : idx.node_out[i])
+          if (v >= 0) I.place[static_cast<size_t>(v)] = Place::Dynamic;
+        continue;
+      }
     }
     if (alias[i]) {
       const auto in0 = static_cast<size_t>(idx.node_in[i][0]), out0 = static_cast<size_t>(idx.node_out[i][0]);
@@ -151,15 +182,12 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
       }
       continue;
     }
-    in_t.clear();
-    out_t.clear();
-    for (int v : idx.node_in[i]) in_t.push_back(v < 0 ? ir::ValueType{} : I.shapes.type[static_cast<size_t>(v)]);
-    for (int v : idx.node_out[i]) out_t.push_back(v < 0 ? ir::ValueType{} : I.shapes.type[static_cast<size_t>(v)]);
+    if (!c.tactic) c = choose_step(n, in_t, out_t, opts.workspace_cap);
     s.kind = Step::Kernel;
-    s.tactic = choose_tactic(n, in_t, out_t, opts.workspace_cap);
+    s.tactic = c.tactic;
     const bool host = is_host_fallback(s.tactic);
     I.host_fallbacks += host;
-    s.presets_outputs = host || !s.tactic->dynamic_output;
+    s.presets_outputs = c.presets_outputs;
     if (!s.tactic->capturable || s.tactic->dynamic_output || host) I.capturable = false;
     if (!s.presets_outputs) I.all_static = false;
     for (int v : idx.node_out[i]) {
@@ -167,7 +195,7 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
       if (s.presets_outputs) add_request(static_cast<size_t>(v), t);
       else I.place[static_cast<size_t>(v)] = Place::Dynamic;
     }
-    s.workspace_bytes = tactic_workspace(*s.tactic, n, in_t, out_t, opts.workspace_cap);
+    s.workspace_bytes = c.workspace_bytes;
     if (s.workspace_bytes) {
       s.workspace = static_cast<int>(I.requests.size());
       I.requests.push_back({s.workspace_bytes, t, t});

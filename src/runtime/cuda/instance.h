@@ -64,6 +64,20 @@ const CudaTactic* choose_tactic(const ir::Node& n, const std::vector<ir::ValueTy
 size_t tactic_workspace(const CudaTactic& t, const ir::Node& n, const std::vector<ir::ValueType>& in,
                         const std::vector<ir::ValueType>& out, size_t workspace_cap);
 
+// A node's tactic at these types and what the executor owes it: whether it sets the outputs' shapes and buffers
+// before the call, and the workspace its WorkspaceFn asks for. Inputs are static; outputs may be non-static
+// (a dynamic_output tactic run before its output shapes are known): every tactic gets its workspace either way, so
+// a dynamic_output tactic's WorkspaceFn must size it from the inputs alone. Used at plan time (build_instance) and
+// at run time (dynamic steps), so both agree. When the outputs are not static and the tactic is not dynamic_output
+// (it cannot run until they are known), presets_outputs is false and no workspace is asked for.
+struct StepChoice {
+  const CudaTactic* tactic = nullptr;
+  bool presets_outputs = true;
+  size_t workspace_bytes = 0;
+};
+StepChoice choose_step(const ir::Node& n, const std::vector<ir::ValueType>& in, const std::vector<ir::ValueType>& out,
+                       size_t workspace_cap);
+
 // Whether node i of the instance may take its first input's buffer as its output (a view op with static shapes
 // and the same element type and count, no second output).
 bool is_view_op(const ir::Node& n);

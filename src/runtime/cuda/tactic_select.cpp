@@ -64,7 +64,10 @@ std::vector<std::vector<std::string>> cuda_tactic_candidates(const ir::Graph& g,
       bool fits = true;
       if (t->workspace && workspace_cap)
         for (const InstanceShapes& s : at_max) {
-          if (!s.static_node[i]) continue;
+          // Sized where the node's shapes are known; a dynamic_output tactic (NonZero) only needs its inputs'.
+          bool inputs_static = true;
+          for (int v : idx.node_in[i]) inputs_static &= v < 0 || s.type[static_cast<size_t>(v)].is_static();
+          if (!s.static_node[i] && !(t->dynamic_output && inputs_static)) continue;
           types(idx.node_in[i], &s, in_t);
           types(idx.node_out[i], &s, out_t);
           const size_t ws = t->workspace(n, in_t, out_t);
