@@ -120,7 +120,11 @@ struct HardSigmoidF {
   float alpha, beta;
   template <class C>
   __device__ C operator()(C v) const {
-    return smax(C(0), smin(C(1), static_cast<C>(alpha) * v + static_cast<C>(beta)));
+    const C y = static_cast<C>(alpha) * v + static_cast<C>(beta);
+    // The reference's std::min(1, NaN) is 1, so NaN gives 1. Said explicitly: ptxas turns a clamp to [0, 1] into a
+    // saturating FFMA (.SAT), which gives 0 for NaN.
+    if (y != y) return C(1);
+    return smax(C(0), smin(C(1), y));
   }
 };
 struct GeluF {
