@@ -1,6 +1,9 @@
 #include "runtime/cuda/device_memory.h"
 
 #include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "kiln/device.h"
 
@@ -57,6 +60,19 @@ void set_device(int device) {
   if (n == 0) KILN_THROW(Cuda, "cuda:" << device << ": no CUDA device is visible on this machine");
   if (device < 0 || device >= n) KILN_THROW(InvalidArgument, "cuda:" << device << " does not exist (" << n << " CUDA devices)");
   KILN_CU(cudaSetDevice(device));
+}
+
+const cudaDeviceProp& device_properties(int device) {
+  static std::mutex mu;
+  static std::map<int, std::unique_ptr<const cudaDeviceProp>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& p = cache[device];
+  if (!p) {
+    auto q = std::make_unique<cudaDeviceProp>();
+    KILN_CU(cudaGetDeviceProperties(q.get(), device));
+    p = std::move(q);
+  }
+  return *p;
 }
 
 }  // namespace kiln::runtime::cuda

@@ -52,4 +52,8 @@ class DeviceBuffer {
 // Makes `device` current (InvalidArgument naming cuda:N when it does not exist).
 void set_device(int device);
 
+// cudaGetDeviceProperties of an existing device, queried once per process (the call costs milliseconds; engines
+// and contexts ask it each time they are made). Cuda error when the query fails.
+const cudaDeviceProp& device_properties(int device);
+
 }  // namespace kiln::runtime::cuda

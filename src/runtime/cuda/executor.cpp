@@ -98,7 +98,7 @@ void CudaExecutor::Impl::activate() {
   register_all_cuda_kernels();
   ir::register_all_ops();
   cpu::register_subgraph_runner();
-  KILN_CU(cudaGetDeviceProperties(&props, device));
+  props = device_properties(device);
   KILN_CU(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   KILN_CU(cudaEventCreateWithFlags(&ev_in, cudaEventDisableTiming));
   KILN_CU(cudaEventCreateWithFlags(&ev_out, cudaEventDisableTiming));
