@@ -290,9 +290,15 @@ TEST(CudaPlan, DynamicOutputTacticsGetTheirWorkspace) {
   EXPECT_EQ(c.tactic, s0.tactic);
   EXPECT_FALSE(c.presets_outputs);
   EXPECT_EQ(c.workspace_bytes, s0.workspace_bytes);
-  // A workspace cap below what it needs is an error naming the node, not a kernel run without scratch.
+  // Under a workspace cap below what it needs, a bare graph's node falls back to the host, which needs none.
+  const runtime::cuda::StepChoice capped = runtime::cuda::choose_step(nz2, in, out, 16);
+  EXPECT_TRUE(runtime::cuda::is_host_fallback(capped.tactic));
+  EXPECT_EQ(capped.workspace_bytes, 0u);
+  // A plan that names the tactic anyway gets an error naming the node, not a kernel run without scratch.
+  ir::Node named = nz2;
+  named.tactic = "cuda";
   try {
-    runtime::cuda::choose_step(nz2, in, out, 16);
+    runtime::cuda::choose_step(named, in, out, 16);
     FAIL() << "expected OutOfMemory";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::OutOfMemory) << e.what();

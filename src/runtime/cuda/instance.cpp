@@ -30,11 +30,14 @@ const CudaTactic* choose_tactic(const ir::Node& n, const std::vector<ir::ValueTy
     // Chosen at build time for the node's symbolic types; these concrete ones are outside what it handles.
     KILN_DEBUG(n.label() << ": tactic '" << n.tactic << "' does not support these input types; choosing again");
   }
+  bool outs_static = true, ins_static = true;
+  for (const auto& v : out) outs_static &= v.is_static();
+  for (const auto& v : in) ins_static &= !v.has_rank || v.is_static();  // omitted inputs have no rank
   for (const CudaTactic* t : cuda_tactics_for(n, in)) {
     if (!t->workspace || !workspace_cap) return t;
-    bool all_static = true;
-    for (const auto& v : out) all_static &= v.is_static();
-    if (!all_static || t->workspace(n, in, out) <= workspace_cap) return t;
+    // Sized where it can be: static shapes, or static inputs for a dynamic_output tactic (see choose_step).
+    const bool sized = outs_static || (t->dynamic_output && ins_static);
+    if (!sized || t->workspace(n, in, out) <= workspace_cap) return t;
   }
   return &host_fallback_tactic();
 }
