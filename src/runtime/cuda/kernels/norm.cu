@@ -35,10 +35,10 @@ __global__ void bn_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t pa
   const P* xp = reinterpret_cast<const P*>(x);
   P* yp = reinterpret_cast<P*>(y);
   for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < packs; p += int64_t(gridDim.x) * blockDim.x) {
+    const P q = xp[p];
     const int64_t c = by_c.mod(by_inner.div(p * V));
     const A a = load_param<A>(bp.p[0], bp.dt[0], c) * rsq(load_param<A>(bp.p[3], bp.dt[3], c) + static_cast<A>(bp.eps));
     const A b = load_param<A>(bp.p[1], bp.dt[1], c) - load_param<A>(bp.p[2], bp.dt[2], c) * a;
-    const P q = xp[p];
     P o;
 #pragma unroll
     for (int e = 0; e < V; ++e) o.v[e] = acc_out<T>(acc_in(q.v[e]) * a + b);

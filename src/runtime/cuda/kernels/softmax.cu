@@ -54,10 +54,14 @@ __global__ void __launch_bounds__(512) softmax_rows_kernel(const T* __restrict__
     A mx = neg_inf<A>();
     if (cached) {
 #pragma unroll
+      for (int j = 0; j < kMaxPacks; ++j) {  // every load in flight before the first use
+        const int64_t p = lane + int64_t(j) * tpr;
+        if (active && p < packs) buf[j] = xr[p];
+      }
+#pragma unroll
       for (int j = 0; j < kMaxPacks; ++j) {
         const int64_t p = lane + int64_t(j) * tpr;
         if (active && p < packs) {
-          buf[j] = xr[p];
 #pragma unroll
           for (int e = 0; e < V; ++e) mx = MaxKeep{}(mx, acc_in(buf[j].v[e]));
         }
