@@ -1,7 +1,7 @@
 // kiln_cuda_microbench: memory-bound CUDA tactics against the device's copy bandwidth (issue 5: elementwise,
 // normalization and softmax kernels should reach >= 70% of it on tensors >= 64 MB).
 //
-//   kiln_cuda_microbench [--device N] [--iterations N] [--elements N] [--op NAME]
+//   kiln_cuda_microbench [--device N] [--iterations N] [--elements N] [--op NAME] [--list]
 //
 // 1. Copy bandwidth: cudaMemcpyAsync device-to-device of a 1 GiB buffer, counted as bytes read + written.
 // 2. For each op (Relu, Add same-shape and broadcast, Mul, Cast, Softmax on the last axis, LayerNormalization,
@@ -10,7 +10,8 @@
 //    its own stream, cuBLASLt and cuDNN handles: no executor), on 2^25 elements (128 MB in float32, 64 MB in float16).
 //    Each is timed with CUDA events around one call, median of --iterations (default 30) after 5 warm-up calls.
 // Prints a markdown table: op, dtype, tactic, bytes moved (the minimum an ideal kernel reads + writes), median time,
-// GB/s and % of the copy bandwidth. Ops with no registered tactic are listed under the table.
+// GB/s and % of the copy bandwidth. Ops with no registered tactic are listed under the table. --list needs no GPU:
+// it builds every case's graph, infers its output and lists the tactics that would be timed.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -169,6 +170,65 @@ std::vector<Case> make_cases(DType dt, int64_t n) {
   return v;
 }
 
+// The case's one-node graph: typed inputs, int64 constants as initializers (their host tensors in *consts);
+// inference gives the output type "y". Throws kiln::Error when the op rejects the case.
+kiln::ir::Graph case_graph(const Case& c, std::vector<kiln::Tensor>* consts) {
+  kiln::ir::Graph g;
+  kiln::ir::Node node;
+  node.name = "bench";
+  node.op_type = c.op;
+  node.opset = c.opset;
+  node.attrs = c.attrs;
+  consts->assign(c.ins.size(), kiln::Tensor());
+  for (size_t i = 0; i < c.ins.size(); ++i) {
+    const std::string name = "x" + std::to_string(i);
+    node.inputs.push_back(name);
+    if (!c.ins[i].host_ints.empty()) {
+      (*consts)[i] = kiln::Tensor::from_vector(DType::Int64, c.ins[i].shape, c.ins[i].host_ints);
+      g.initializers[name] = (*consts)[i];
+    } else {
+      g.inputs.push_back(name);
+      g.types[name] = kiln::ir::ValueType::of(c.ins[i].dtype, c.ins[i].shape);
+    }
+  }
+  node.outputs.push_back("y");
+  g.outputs.push_back("y");
+  g.nodes.push_back(node);
+  kiln::ir::infer_types(g);
+  const kiln::ir::ValueType* yt = g.type_of("y");
+  if (!yt || !yt->is_static())
+    throw kiln::Error(kiln::ErrorCode::Unsupported, c.op + ": output type not inferred");
+  return g;
+}
+
+std::vector<kiln::ir::ValueType> input_types(const Case& c) {
+  std::vector<kiln::ir::ValueType> t;
+  for (const auto& in : c.ins) t.push_back(kiln::ir::ValueType::of(in.dtype, in.shape));
+  return t;
+}
+
+// --list: every case, its output type and its tactics, without touching a GPU.
+int list_cases(const Options& o) {
+  int bad = 0;
+  for (DType dt : {DType::Float32, DType::Float16})
+    for (const Case& c : make_cases(dt, o.elements)) {
+      if (!o.only.empty() && c.op != o.only) continue;
+      std::printf("%-30s %s  ", c.label.c_str(), dtype_label(dt).c_str());
+      try {
+        std::vector<kiln::Tensor> consts;
+        kiln::ir::Graph g = case_graph(c, &consts);
+        std::string tactics;
+        for (const CudaTactic* t : kiln::runtime::cuda::cuda_tactics_for(g.nodes[0], input_types(c)))
+          tactics += (tactics.empty() ? "" : ", ") + t->name;
+        std::printf("-> %s  tactics: %s\n", g.type_of("y")->str().c_str(), tactics.empty() ? "(none)" : tactics.c_str());
+      } catch (const kiln::Error& e) {
+        std::printf("ERROR %s\n", e.what());
+        ++bad;
+      }
+    }
+  return bad == 0 ? 0 : 1;
+}
+
 struct Row {
   std::string op, dtype, tactic;
   double bytes = 0, ms = 0;
@@ -178,6 +238,7 @@ struct Row {
 
 int main(int argc, char** argv) {
   Options o;
+  bool list = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -191,13 +252,17 @@ int main(int argc, char** argv) {
     else if (a == "--iterations") o.iterations = std::max(20, std::atoi(next().c_str()));
     else if (a == "--elements") o.elements = std::max<int64_t>(int64_t(1) << 20, std::atoll(next().c_str()));
     else if (a == "--op") o.only = next();
+    else if (a == "--list") list = true;
     else {
-      std::fprintf(stderr, "usage: kiln_cuda_microbench [--device N] [--iterations N>=20] [--elements N] [--op NAME]\n");
+      std::fprintf(stderr, "usage: kiln_cuda_microbench [--device N] [--iterations N>=20] [--elements N] [--op NAME] [--list]\n");
       return 2;
     }
   }
   // Shapes below need multiples of 4096 rows x cols and of 256*64*64 for batch norm.
   o.elements = std::max<int64_t>(int64_t(1) << 20, o.elements / (256 * 64 * 64) * (256 * 64 * 64));
+  kiln::ir::register_all_ops();
+  kiln::runtime::cuda::register_all_cuda_kernels();
+  if (list) return list_cases(o);
 
   int ndev = 0;
   if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -237,8 +302,6 @@ int main(int argc, char** argv) {
     copy_gbs = 2.0 * copy_bytes / (ms * 1e-3) / 1e9;
   }
 
-  kiln::ir::register_all_ops();
-  kiln::runtime::cuda::register_all_cuda_kernels();
   std::vector<Row> rows;
   std::vector<std::string> untimed;
   for (DType dt : {DType::Float32, DType::Float16}) {
@@ -246,35 +309,11 @@ int main(int argc, char** argv) {
       if (!o.only.empty() && c.op != o.only) continue;
       const std::string where = c.label + " " + dtype_label(dt);
       try {
-        // The graph: typed inputs, int64 constants as initializers; inference gives the output type.
-        kiln::ir::Graph g;
-        kiln::ir::Node node;
-        node.name = "bench";
-        node.op_type = c.op;
-        node.opset = c.opset;
-        node.attrs = c.attrs;
-        std::vector<kiln::Tensor> host_consts(c.ins.size());
-        for (size_t i = 0; i < c.ins.size(); ++i) {
-          const std::string name = "x" + std::to_string(i);
-          node.inputs.push_back(name);
-          if (!c.ins[i].host_ints.empty()) {
-            host_consts[i] = kiln::Tensor::from_vector(DType::Int64, c.ins[i].shape, c.ins[i].host_ints);
-            g.initializers[name] = host_consts[i];
-          } else {
-            g.inputs.push_back(name);
-            g.types[name] = kiln::ir::ValueType::of(c.ins[i].dtype, c.ins[i].shape);
-          }
-        }
-        node.outputs.push_back("y");
-        g.outputs.push_back("y");
-        g.nodes.push_back(node);
-        kiln::ir::infer_types(g);
+        std::vector<kiln::Tensor> host_consts;
+        const kiln::ir::Graph g = case_graph(c, &host_consts);
         const kiln::ir::ValueType* yt = g.type_of("y");
-        if (!yt || !yt->is_static()) throw kiln::Error(kiln::ErrorCode::Unsupported, "output type not inferred");
         const kiln::ir::Node& n = g.nodes[0];
-
-        std::vector<kiln::ir::ValueType> in_types;
-        for (size_t i = 0; i < c.ins.size(); ++i) in_types.push_back(kiln::ir::ValueType::of(c.ins[i].dtype, c.ins[i].shape));
+        const std::vector<kiln::ir::ValueType> in_types = input_types(c);
         std::vector<const CudaTactic*> tactics = kiln::runtime::cuda::cuda_tactics_for(n, in_types);
         if (tactics.empty()) {
           untimed.push_back(where + ": no registered CUDA tactic");
