@@ -39,13 +39,13 @@ using kiln::runtime::cuda::DTensor;
 using kiln::runtime::cuda::KernelArgs;
 using kiln::runtime::cuda::KernelContext;
 
-#define CHECK_CUDA(call)                                                                                  \
-  do {                                                                                                    \
-    cudaError_t e_ = (call);                                                                              \
-    if (e_ != cudaSuccess) {                                                                              \
-      std::fprintf(stderr, "kiln_cuda_microbench: %s failed: %s\n", #call, cudaGetErrorString(e_));       \
-      std::exit(1);                                                                                       \
-    }                                                                                                     \
+#define CHECK_CUDA(call)                                                                            \
+  do {                                                                                              \
+    cudaError_t e_ = (call);                                                                        \
+    if (e_ != cudaSuccess) {                                                                        \
+      std::fprintf(stderr, "kiln_cuda_microbench: %s failed: %s\n", #call, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                                 \
+    }                                                                                               \
   } while (0)
 
 // Pseudo-random values in [lo, hi) from the element index (no host copies of the 128 MB tensors).
@@ -88,9 +88,12 @@ struct Buffer {
   void fill(uint32_t seed, float lo, float hi, cudaStream_t s) {
     const int64_t n = t.numel();
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 65536));
-    if (t.dtype == DType::Float32) fill_kernel<float><<<blocks, 256, 0, s>>>(t.as<float>(), n, seed, lo, hi);
-    else if (t.dtype == DType::Float16) fill_kernel<__half><<<blocks, 256, 0, s>>>(t.as<__half>(), n, seed, lo, hi);
-    else if (t.dtype == DType::Int64) fill_kernel<int64_t><<<blocks, 256, 0, s>>>(t.as<int64_t>(), n, seed, lo, hi);
+    if (t.dtype == DType::Float32)
+      fill_kernel<float><<<blocks, 256, 0, s>>>(t.as<float>(), n, seed, lo, hi);
+    else if (t.dtype == DType::Float16)
+      fill_kernel<__half><<<blocks, 256, 0, s>>>(t.as<__half>(), n, seed, lo, hi);
+    else if (t.dtype == DType::Int64)
+      fill_kernel<int64_t><<<blocks, 256, 0, s>>>(t.as<int64_t>(), n, seed, lo, hi);
     CHECK_CUDA(cudaGetLastError());
   }
 };
@@ -110,7 +113,9 @@ struct Case {
   std::vector<In> ins;
 };
 
-std::string dtype_label(DType d) { return d == DType::Float16 ? "fp16" : "fp32"; }
+std::string dtype_label(DType d) {
+  return d == DType::Float16 ? "fp16" : "fp32";
+}
 
 double median(std::vector<float> v) {
   std::sort(v.begin(), v.end());
@@ -159,13 +164,25 @@ std::vector<Case> make_cases(DType dt, int64_t n) {
   const int64_t to = dt == DType::Float32 ? 10 : 1;  // ONNX FLOAT16 / FLOAT
   v.push_back({dt == DType::Float32 ? "Cast f32->f16" : "Cast f16->f32", "Cast", 13, {{"to", to}}, {{dt, {n}}}});
   v.push_back({"Softmax (last axis, 4096)", "Softmax", 13, {{"axis", int64_t(-1)}}, {{dt, {rows, cols}}}});
-  v.push_back({"LayerNormalization (4096)", "LayerNormalization", 17, {{"axis", int64_t(-1)}, {"epsilon", 1e-5f}},
+  v.push_back({"LayerNormalization (4096)",
+               "LayerNormalization",
+               17,
+               {{"axis", int64_t(-1)}, {"epsilon", 1e-5f}},
                {{dt, {rows, cols}}, {dt, {cols}}, {dt, {cols}}}});
-  v.push_back({"BatchNormalization (C=256)", "BatchNormalization", 15, {{"epsilon", 1e-5f}},
+  v.push_back({"BatchNormalization (C=256)",
+               "BatchNormalization",
+               15,
+               {{"epsilon", 1e-5f}},
                {{dt, {batch, c, hw, hw}}, {dt, {c}}, {dt, {c}}, {dt, {c}}, {dt, {c}, 0.5f, 1.5f}}});
-  v.push_back({"ReduceMean (last axis, 4096)", "ReduceMean", 18, {{"keepdims", int64_t(1)}},
+  v.push_back({"ReduceMean (last axis, 4096)",
+               "ReduceMean",
+               18,
+               {{"keepdims", int64_t(1)}},
                {{dt, {rows, cols}}, {DType::Int64, {1}, 0, 0, {-1}}}});
-  v.push_back({"Transpose (NCHW->NHWC)", "Transpose", 13, {{"perm", std::vector<int64_t>{0, 2, 3, 1}}},
+  v.push_back({"Transpose (NCHW->NHWC)",
+               "Transpose",
+               13,
+               {{"perm", std::vector<int64_t>{0, 2, 3, 1}}},
                {{dt, {batch, c, hw, hw}}}});
   return v;
 }
@@ -196,8 +213,7 @@ kiln::ir::Graph case_graph(const Case& c, std::vector<kiln::Tensor>* consts) {
   g.nodes.push_back(node);
   kiln::ir::infer_types(g);
   const kiln::ir::ValueType* yt = g.type_of("y");
-  if (!yt || !yt->is_static())
-    throw kiln::Error(kiln::ErrorCode::Unsupported, c.op + ": output type not inferred");
+  if (!yt || !yt->is_static()) throw kiln::Error(kiln::ErrorCode::Unsupported, c.op + ": output type not inferred");
   return g;
 }
 
@@ -220,7 +236,8 @@ int list_cases(const Options& o) {
         std::string tactics;
         for (const CudaTactic* t : kiln::runtime::cuda::cuda_tactics_for(g.nodes[0], input_types(c)))
           tactics += (tactics.empty() ? "" : ", ") + t->name;
-        std::printf("-> %s  tactics: %s\n", g.type_of("y")->str().c_str(), tactics.empty() ? "(none)" : tactics.c_str());
+        std::printf("-> %s  tactics: %s\n", g.type_of("y")->str().c_str(),
+                    tactics.empty() ? "(none)" : tactics.c_str());
       } catch (const kiln::Error& e) {
         std::printf("ERROR %s\n", e.what());
         ++bad;
@@ -248,13 +265,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--device") o.device = std::atoi(next().c_str());
-    else if (a == "--iterations") o.iterations = std::max(20, std::atoi(next().c_str()));
-    else if (a == "--elements") o.elements = std::max<int64_t>(int64_t(1) << 20, std::atoll(next().c_str()));
-    else if (a == "--op") o.only = next();
-    else if (a == "--list") list = true;
+    if (a == "--device")
+      o.device = std::atoi(next().c_str());
+    else if (a == "--iterations")
+      o.iterations = std::max(20, std::atoi(next().c_str()));
+    else if (a == "--elements")
+      o.elements = std::max<int64_t>(int64_t(1) << 20, std::atoll(next().c_str()));
+    else if (a == "--op")
+      o.only = next();
+    else if (a == "--list")
+      list = true;
     else {
-      std::fprintf(stderr, "usage: kiln_cuda_microbench [--device N] [--iterations N>=20] [--elements N] [--op NAME] [--list]\n");
+      std::fprintf(
+          stderr,
+          "usage: kiln_cuda_microbench [--device N] [--iterations N>=20] [--elements N] [--op NAME] [--list]\n");
       return 2;
     }
   }
@@ -283,7 +307,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kiln_cuda_microbench: cublasLtCreate failed\n");
     return 1;
   }
-  if (cudnnCreate(&ctx.cudnn) != CUDNN_STATUS_SUCCESS || cudnnSetStream(ctx.cudnn, ctx.stream) != CUDNN_STATUS_SUCCESS) {
+  if (cudnnCreate(&ctx.cudnn) != CUDNN_STATUS_SUCCESS ||
+      cudnnSetStream(ctx.cudnn, ctx.stream) != CUDNN_STATUS_SUCCESS) {
     std::fprintf(stderr, "kiln_cuda_microbench: cudnnCreate failed\n");
     return 1;
   }
@@ -297,8 +322,9 @@ int main(int argc, char** argv) {
   {
     Buffer src(DType::Float32, {int64_t(copy_bytes / 4)}), dst(DType::Float32, {int64_t(copy_bytes / 4)});
     src.fill(1, -1, 1, ctx.stream);
-    double ms = time_ms([&] { CHECK_CUDA(cudaMemcpyAsync(dst.t.data, src.t.data, copy_bytes, cudaMemcpyDeviceToDevice, ctx.stream)); },
-                        ctx.stream, o.iterations);
+    double ms = time_ms(
+        [&] { CHECK_CUDA(cudaMemcpyAsync(dst.t.data, src.t.data, copy_bytes, cudaMemcpyDeviceToDevice, ctx.stream)); },
+        ctx.stream, o.iterations);
     copy_gbs = 2.0 * copy_bytes / (ms * 1e-3) / 1e9;
   }
 
@@ -325,7 +351,8 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < c.ins.size(); ++i) {
           ins.push_back(std::make_unique<Buffer>(c.ins[i].dtype, c.ins[i].shape));
           if (!c.ins[i].host_ints.empty())
-            CHECK_CUDA(cudaMemcpy(ins.back()->t.data, c.ins[i].host_ints.data(), ins.back()->t.nbytes(), cudaMemcpyHostToDevice));
+            CHECK_CUDA(cudaMemcpy(ins.back()->t.data, c.ins[i].host_ints.data(), ins.back()->t.nbytes(),
+                                  cudaMemcpyHostToDevice));
           else
             ins.back()->fill(static_cast<uint32_t>(7 + i), c.ins[i].lo, c.ins[i].hi, ctx.stream);
           if (c.ins[i].host_ints.empty()) bytes += static_cast<double>(ins.back()->t.nbytes());
@@ -361,17 +388,18 @@ int main(int argc, char** argv) {
   }
 
   std::printf("# kiln CUDA microbenchmark\n\n");
-  std::printf("Device %d: %s (sm_%d%d, %d SMs, %.0f MiB). Median of %d CUDA-event timings after 5 warm-ups; %lld "
-              "elements per tensor; bytes moved = what an ideal kernel reads + writes.\n\n",
-              o.device, props.name, props.major, props.minor, props.multiProcessorCount,
-              props.totalGlobalMem / 1048576.0, o.iterations, static_cast<long long>(o.elements));
+  std::printf(
+      "Device %d: %s (sm_%d%d, %d SMs, %.0f MiB). Median of %d CUDA-event timings after 5 warm-ups; %lld "
+      "elements per tensor; bytes moved = what an ideal kernel reads + writes.\n\n",
+      o.device, props.name, props.major, props.minor, props.multiProcessorCount, props.totalGlobalMem / 1048576.0,
+      o.iterations, static_cast<long long>(o.elements));
   std::printf("Copy bandwidth (cudaMemcpyAsync device-to-device, 1 GiB, read + write): **%.0f GB/s**\n\n", copy_gbs);
   std::printf("| op | dtype | tactic | bytes moved | time | GB/s | %% of copy |\n");
   std::printf("|---|---|---|---:|---:|---:|---:|\n");
   for (const Row& r : rows) {
     double gbs = r.bytes / (r.ms * 1e-3) / 1e9;
-    std::printf("| %s | %s | %s | %.1f MB | %.3f ms | %.0f | %.0f%% |\n", r.op.c_str(), r.dtype.c_str(), r.tactic.c_str(),
-                r.bytes / 1e6, r.ms, gbs, 100.0 * gbs / copy_gbs);
+    std::printf("| %s | %s | %s | %.1f MB | %.3f ms | %.0f | %.0f%% |\n", r.op.c_str(), r.dtype.c_str(),
+                r.tactic.c_str(), r.bytes / 1e6, r.ms, gbs, 100.0 * gbs / copy_gbs);
   }
   if (!untimed.empty()) {
     std::printf("\nNot timed:\n");

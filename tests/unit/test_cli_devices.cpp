@@ -20,7 +20,9 @@ struct CliResult {
   std::string out, err;
 };
 
-std::string quoted(const std::string& s) { return "'" + s + "'"; }
+std::string quoted(const std::string& s) {
+  return "'" + s + "'";
+}
 
 std::string read_all(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);

@@ -37,30 +37,32 @@ TEST(OpsCudaCheck, EqualAndNearOutputsPass) {
 TEST(OpsCudaCheck, WrongOutputsFail) {
   const TensorMap ref = {{"y0", f32({3}, {1.0f, -2.0f, 3.0f})}};
   // A float32 value off by 1e-3 (outside rtol 1e-4 / atol 1e-5).
-  EXPECT_NONFATAL_FAILURE(expect_outputs_match("Relu-14 on CUDA", {"y0"}, {{"y0", f32({3}, {1.0f, -2.001f, 3.0f})}}, ref),
-                          "Relu-14 on CUDA: output y0 differs");
+  EXPECT_NONFATAL_FAILURE(
+      expect_outputs_match("Relu-14 on CUDA", {"y0"}, {{"y0", f32({3}, {1.0f, -2.001f, 3.0f})}}, ref),
+      "Relu-14 on CUDA: output y0 differs");
   // An integer off by one.
-  EXPECT_NONFATAL_FAILURE(expect_outputs_match("ArgMax on CUDA", {"y0"}, {{"y0", i64({2}, {1, 3})}},
-                                               {{"y0", i64({2}, {1, 2})}}),
-                          "exact comparison");
+  EXPECT_NONFATAL_FAILURE(
+      expect_outputs_match("ArgMax on CUDA", {"y0"}, {{"y0", i64({2}, {1, 3})}}, {{"y0", i64({2}, {1, 2})}}),
+      "exact comparison");
   // bool outputs are exact too.
-  EXPECT_NONFATAL_FAILURE(expect_outputs_match("Less on CUDA", {"y0"}, {{"y0", boolean({2}, {1, 1})}},
-                                               {{"y0", boolean({2}, {1, 0})}}),
-                          "exact comparison");
+  EXPECT_NONFATAL_FAILURE(
+      expect_outputs_match("Less on CUDA", {"y0"}, {{"y0", boolean({2}, {1, 1})}}, {{"y0", boolean({2}, {1, 0})}}),
+      "exact comparison");
   // NaN moved to another position.
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_NONFATAL_FAILURE(expect_outputs_match("Div on CUDA", {"y0"}, {{"y0", f32({2}, {1.0f, nan})}},
-                                               {{"y0", f32({2}, {nan, 1.0f})}}),
-                          "non-finite");
+  EXPECT_NONFATAL_FAILURE(
+      expect_outputs_match("Div on CUDA", {"y0"}, {{"y0", f32({2}, {1.0f, nan})}}, {{"y0", f32({2}, {nan, 1.0f})}}),
+      "non-finite");
   // float16 beyond relative L2 1e-2.
-  EXPECT_NONFATAL_FAILURE(expect_outputs_match("Mul on CUDA", {"y0"}, {{"y0", f16({2}, {1.0f, 2.2f})}},
-                                               {{"y0", f16({2}, {1.0f, 2.0f})}}),
-                          "relative L2");
+  EXPECT_NONFATAL_FAILURE(
+      expect_outputs_match("Mul on CUDA", {"y0"}, {{"y0", f16({2}, {1.0f, 2.2f})}}, {{"y0", f16({2}, {1.0f, 2.0f})}}),
+      "relative L2");
   // Wrong dtype or shape, and a missing output.
   EXPECT_NONFATAL_FAILURE(expect_outputs_match("Cast on CUDA", {"y0"}, {{"y0", f16({3}, {1.0f, -2.0f, 3.0f})}}, ref),
                           "type mismatch");
-  EXPECT_NONFATAL_FAILURE(expect_outputs_match("Reshape on CUDA", {"y0"}, {{"y0", f32({1, 3}, {1.0f, -2.0f, 3.0f})}}, ref),
-                          "type mismatch");
+  EXPECT_NONFATAL_FAILURE(
+      expect_outputs_match("Reshape on CUDA", {"y0"}, {{"y0", f32({1, 3}, {1.0f, -2.0f, 3.0f})}}, ref),
+      "type mismatch");
   EXPECT_NONFATAL_FAILURE(expect_outputs_match("Split on CUDA", {"y0"}, {}, ref), "output y0 is missing");
 }
 
