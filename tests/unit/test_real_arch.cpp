@@ -43,6 +43,11 @@ struct Param {
   std::string prec;  // tolerance row: fp32, tf32 (CUDA only), fp16, bf16
 };
 
+// Readable parameter in gtest / ctest listings (instead of the bytes of the struct).
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << p.arch << " " << p.exporter << " " << p.prec << " " << target_name(p.target);
+}
+
 std::string param_name(const testing::TestParamInfo<Param>& p) {
   return p.param.arch + "_" + p.param.exporter + "_" + p.param.prec + "_" + target_name(p.param.target);
 }
