@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "builder/profiles.h"
+#include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
 #include "ir/op_registry.h"
 #include "kiln/builder.h"
@@ -92,43 +93,28 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
   }
 
-  report(0.6, "tactics");
-  // The timing cache (when given): a known signature reuses its tactic; every choice is recorded and merged back.
-  std::optional<builder::TimingCache> timing;
-  const std::string timing_target = builder::timing_target(config.target, config.device);
-  if (!config.timing_cache_path.empty()) timing = builder::TimingCache::load(config.timing_cache_path, &stats.timing_cache);
-  size_t i = 0;
-  for (auto& n : impl->graph.nodes) {
-    auto cands = runtime::cpu::tactics_for(n);
-    if (cands.empty()) KILN_THROW(Unsupported, n.label() << ": no CPU kernel (opset " << n.opset << ")");
-    n.tactic = cands.front().name;  // the heuristic choice (the only candidate until timed tactics exist)
-    if (timing) {
-      const std::string sig = builder::tactic_signature(impl->graph, n);
-      const builder::TimingEntry* hit = timing->lookup(timing_target, sig);
-      bool used = false;
-      if (hit)
-        for (const auto& c : cands)
-          if (c.name == hit->tactic) used = true;
-      if (used) {
-        n.tactic = hit->tactic;
-        ++stats.timing_cache_hits;
-      } else {
-        ++stats.timing_cache_misses;
-        timing->record(timing_target, sig, builder::TimingEntry{n.tactic, -1, static_cast<int>(cands.size())});
-      }
-    }
-    if (config.progress && impl->graph.nodes.size() > 50 && ++i % 50 == 0)
-      report(0.6 + 0.35 * double(i) / double(impl->graph.nodes.size()), "tactics " + std::to_string(i) + "/" +
-                                                                            std::to_string(impl->graph.nodes.size()));
-  }
-  stats.nodes = impl->graph.nodes.size();
-  if (timing && stats.timing_cache_misses > 0 && timing->save_merged(config.timing_cache_path))
-    stats.timing_cache += ", saved";
   // Input and output dtypes as the optimized graph has them (autocast may lower them).
   for (auto& in : impl->inputs)
     if (const ir::ValueType* t = impl->graph.type_of(in.name)) in.dtype = t->dtype;
   for (auto& o : impl->outputs)
     if (const ir::ValueType* t = impl->graph.type_of(o.name)) o.dtype = t->dtype;
+
+  report(0.6, "tactics");
+  // Candidates per node: from the timing cache when it knows the signature, else timed at the first profile's opt
+  // shapes (optimization_level 0: the heuristic, nothing timed); every choice is recorded and merged back.
+  std::optional<builder::TimingCache> timing;
+  const std::string timing_target = builder::timing_target(config.target, config.device);
+  if (!config.timing_cache_path.empty()) timing = builder::TimingCache::load(config.timing_cache_path, &stats.timing_cache);
+  builder::TacticTimingOptions topt;
+  topt.time = config.optimization_level > 0;
+  builder::choose_cpu_tactics(impl->graph, impl->inputs, impl->profiles.front(), timing ? &*timing : nullptr,
+                              timing_target, topt, stats, [&](size_t done, size_t total) {
+                                report(0.6 + 0.35 * double(done) / double(total),
+                                       "tactics " + std::to_string(done) + "/" + std::to_string(total));
+                              });
+  stats.nodes = impl->graph.nodes.size();
+  if (timing && stats.timing_cache_misses > 0 && timing->save_merged(config.timing_cache_path))
+    stats.timing_cache += ", saved";
 
   impl->target = "cpu";
   impl->precision = precision_name(config.precision);
