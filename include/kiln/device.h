@@ -7,4 +7,10 @@ namespace kiln {
 int cuda_device_count();
 // "NVIDIA H100 80GB HBM3 (sm_90)"; InvalidArgument when `ordinal` is out of range.
 std::string cuda_device_name(int ordinal);
+
+// Threads the CPU executor uses: the KILN_CPU_THREADS environment variable when it is a positive integer, else the
+// hardware threads. One pool per process, shared by every ExecutionContext (docs/cpu.md).
+int cpu_threads();
+// Sets the CPU thread count for runs that start afterwards; n <= 0 goes back to the default.
+void set_cpu_threads(int n);
 }  // namespace kiln

@@ -107,6 +107,7 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   if (!config.timing_cache_path.empty()) timing = builder::TimingCache::load(config.timing_cache_path, &stats.timing_cache);
   builder::TacticTimingOptions topt;
   topt.time = config.optimization_level > 0;
+  if (config.optimization_level >= 4) topt.ref_budget_ms = -1;  // every candidate on every node
   builder::choose_cpu_tactics(impl->graph, impl->inputs, impl->profiles.front(), timing ? &*timing : nullptr,
                               timing_target, topt, stats, [&](size_t done, size_t total) {
                                 report(0.6 + 0.35 * double(done) / double(total),

@@ -93,6 +93,11 @@ Choice time_candidates(const ir::Node& n, const std::vector<Tactic>& cands, cons
   bool have = false;
   std::vector<Tensor> outs;
   for (size_t k = 0; k < cands.size(); ++k) {
+    if (have && cands[k].name == "ref" && opt.ref_budget_ms >= 0 && c.ms[c.best] > opt.ref_budget_ms) {
+      KILN_DEBUG("tactics: " << n.label() << ": 'ref' not timed (" << cands[c.best].name << " takes "
+                             << c.ms[c.best] << " ms)");
+      continue;
+    }
     double warm;
     try {
       warm = run_ms(cands[k].run, n, ins, outs);

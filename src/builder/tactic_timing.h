@@ -3,11 +3,11 @@
 // winner is recorded in the node and the cache (docs/cpu.md).
 //
 // Timing runs the graph once, node by node, on random non-zero inputs (floats in [-1, 1), integers 0 or 1, inputs
-// with a default take their default): a node with several candidates runs each one (a warm-up, then at least kMinRuns runs and at
-// least kMinTotalMs, at most kMaxRuns; the median counts), the winner's outputs feed the next nodes. A candidate
+// with a default take their default): a node with several candidates runs each one (a warm-up, then at least min_runs runs and at
+// least min_total_ms, at most max_runs; the median counts), the winner's outputs feed the next nodes. A candidate
 // replaces the current choice only when its median is more than kTie below it, so ties go to the heuristic (the
-// first candidate). A candidate whose warm-up run alone is kCutoff times slower than the current choice is not run
-// again. A warm cache times nothing: when every node with several candidates has a timed cache entry, the graph is
+// first candidate). A candidate whose warm-up run alone is `cutoff` times slower than the current choice is not run
+// again, and "ref" is skipped where a faster candidate already takes more than `ref_budget_ms`. A warm cache times nothing: when every node with several candidates has a timed cache entry, the graph is
 // not run at all.
 #pragma once
 #include <functional>
@@ -29,6 +29,9 @@ struct TacticTimingOptions {
   double min_total_ms = 2.0;
   double tie = 0.05;         // a challenger must be > 5% faster than the current choice
   double cutoff = 3.0;       // a warm-up this many times slower than the current choice ends a candidate
+  // "ref" (the naive oracle kernel) is not run where another candidate already took longer than this: on such nodes
+  // it is 10x to 100x slower and cannot win, and running it once would cost seconds on real models. < 0: always run.
+  double ref_budget_ms = 0.5;
 };
 
 // Sets node.tactic for every node of `g` and fills stats.tactics_timed / timing_cache_hits / timing_cache_misses.

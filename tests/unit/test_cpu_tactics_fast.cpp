@@ -127,5 +127,77 @@ TEST(CpuTacticsFast, MaxPoolWithIndicesUsesTheReference) {
   EXPECT_TRUE(a[1].bit_equal(b[1]));
 }
 
+TEST(CpuTacticsFast, SoftmaxAndLogSoftmaxAlongAnyAxis) {
+  for_thread_counts([](int) {
+    for (const char* op : {"Softmax", "LogSoftmax"}) {
+      SCOPED_TRACE(op);
+      Tensor x = rand_f32({2, 3, 7, 130}, 1);
+      check_tactics(op, 13, {x}, {}, {"fast"});
+      check_tactics(op, 13, {x}, {{"axis", int64_t(1)}}, {"fast"});
+      check_tactics(op, 13, {x}, {{"axis", int64_t(-2)}}, {"fast"});
+      check_tactics(op, 11, {x}, {{"axis", int64_t(2)}}, {"fast"});  // coerced to 2-D
+      check_tactics(op, 1, {x}, {}, {"fast"});
+      check_tactics(op, 13, {rand_f32({64, 12, 128}, 2)}, {}, {"fast"});
+      // Large magnitudes, -inf (masked attention) and NaN.
+      const float inf = std::numeric_limits<float>::infinity();
+      check_tactics(op, 13, {f32({3, 4}, {1000.f, 999.f, -1000.f, 0.f, -inf, 1.f, 2.f, -inf, -inf, -inf, -inf, -inf})},
+                    {}, {"fast"});
+      check_tactics(op, 13, {f32({2, 3}, {std::nanf(""), 1.f, 2.f, 3.f, 4.f, 5.f})}, {}, {"fast"});
+    }
+  });
+}
+
+TEST(CpuTacticsFast, LayerNormalizationCommonForms) {
+  for_thread_counts([](int) {
+    Tensor x = rand_f32({4, 33, 96}, 1);
+    check_tactics("LayerNormalization", 17, {x, Const(rand_f32({96}, 2)), Const(rand_f32({96}, 3))}, {}, {"fast"});
+    check_tactics("LayerNormalization", 17, {x, rand_f32({96}, 2)}, {{"epsilon", 1e-3f}}, {"fast"});
+    check_tactics("LayerNormalization", 17, {x, rand_f32({33, 96}, 4), rand_f32({1, 33, 96}, 5)},
+                  {{"axis", int64_t(1)}}, {"fast"});
+    // Forms the fast kernel leaves to the reference: broadcast scale, bias over fewer dims.
+    check_tactics("LayerNormalization", 17, {x, rand_f32({1}, 6), rand_f32({96}, 7)}, {}, {"fast"});
+    check_tactics("LayerNormalization", 17, {x, rand_f32({33, 96}, 8), rand_f32({96}, 9)}, {{"axis", int64_t(-2)}},
+                  {"fast"});
+    // Constant rows (variance 0).
+    check_tactics("LayerNormalization", 17, {f32({2, 4}, {1, 1, 1, 1, 2, 3, 4, 5}), f32({4}, {1, 2, 3, 4})}, {},
+                  {"fast"});
+  });
+}
+
+TEST(CpuTacticsFast, TransposeAnyDtypeAndPermutation) {
+  for_thread_counts([](int) {
+    const std::vector<std::vector<int64_t>> perms = {{0, 2, 1, 3}, {0, 2, 3, 1}, {3, 2, 1, 0}, {0, 1, 2, 3},
+                                                     {1, 0, 3, 2}, {2, 0, 3, 1}};
+    Tensor x = rand_f32({2, 33, 4, 17}, 1);
+    for (const auto& p : perms) check_tactics("Transpose", 13, {x}, {{"perm", p}}, {"fast"});
+    check_tactics("Transpose", 13, {x}, {}, {"fast"});  // default: reversed axes
+    check_tactics("Transpose", 13, {rand_f32({1, 128, 12, 64}, 2)}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}},
+                  {"fast"});
+    check_tactics("Transpose", 13, {rand_f32({3, 1, 5, 1}, 3)}, {{"perm", std::vector<int64_t>{3, 2, 0, 1}}},
+                  {"fast"});
+    check_tactics("Transpose", 13, {rand_f32({0, 3}, 4)}, {}, {"fast"});
+    check_tactics("Transpose", 13, {f32({}, {2.5f})}, {}, {"fast"});
+  });
+  // Every element size: bool / int8 (1), float16 (2), int32 (4), int64 (8).
+  std::vector<int64_t> v(60);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(i * 7919 % 61);
+  std::vector<int32_t> v32(v.begin(), v.end());
+  std::vector<uint8_t> vb;
+  for (int64_t e : v) vb.push_back(e % 2);
+  std::vector<float> vf(v.begin(), v.end());
+  const std::vector<int64_t> perm = {2, 0, 1};
+  for (const Tensor& t : {i64({3, 4, 5}, v), i32({3, 4, 5}, v32), boolean({3, 4, 5}, vb), f16({3, 4, 5}, vf)}) {
+    SCOPED_TRACE(t.type_str());
+    ir::Graph g = make_graph("Transpose", 13, {t}, {{"perm", perm}}, 1);
+    ir::infer_types(g);
+    auto cands = runtime::cpu::tactics_for(g, g.nodes[0]);
+    ASSERT_EQ(cands.front().name, "fast");
+    std::vector<Tensor> a(1), b(1);
+    cands.front().run(g.nodes[0], {&t}, a);
+    cands.back().run(g.nodes[0], {&t}, b);
+    EXPECT_TRUE(a[0].bit_equal(b[0]));
+  }
+}
+
 }  // namespace
 }  // namespace kiln::test_ops

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "kiln/device.h"
 #include "util/log.h"
 
 namespace kiln::runtime::cpu {
@@ -162,3 +163,8 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 }
 
 }  // namespace kiln::runtime::cpu
+
+namespace kiln {
+int cpu_threads() { return runtime::cpu::cpu_threads(); }
+void set_cpu_threads(int n) { runtime::cpu::set_cpu_threads(n); }
+}  // namespace kiln
