@@ -89,42 +89,54 @@ struct Choice {
 Choice time_candidates(const ir::Node& n, const std::vector<Tactic>& cands, const std::vector<const Tensor*>& ins,
                        const TacticTimingOptions& opt) {
   Choice c;
-  c.ms.assign(cands.size(), std::numeric_limits<double>::infinity());
-  bool have = false;
-  std::vector<Tensor> outs;
-  for (size_t k = 0; k < cands.size(); ++k) {
-    if (have && cands[k].name == "ref" && opt.ref_budget_ms >= 0 && c.ms[c.best] > opt.ref_budget_ms) {
-      KILN_DEBUG("tactics: " << n.label() << ": 'ref' not timed (" << cands[c.best].name << " takes "
-                             << c.ms[c.best] << " ms)");
+  const size_t K = cands.size();
+  c.ms.assign(K, std::numeric_limits<double>::infinity());
+  std::vector<std::vector<Tensor>> outs(K);
+  std::vector<size_t> active;
+  // Warm-up runs, in candidate order: failures, the cut-off and the ref budget drop candidates here.
+  double best_warm = std::numeric_limits<double>::infinity();
+  for (size_t k = 0; k < K; ++k) {
+    if (!active.empty() && cands[k].name == "ref" && opt.ref_budget_ms >= 0 && best_warm > opt.ref_budget_ms) {
+      KILN_DEBUG("tactics: " << n.label() << ": 'ref' not timed (a faster candidate takes " << best_warm << " ms)");
       continue;
     }
     double warm;
     try {
-      warm = run_ms(cands[k].run, n, ins, outs);
+      warm = run_ms(cands[k].run, n, ins, outs[k]);
     } catch (const Error& e) {
       KILN_DEBUG("tactics: " << n.label() << ": candidate '" << cands[k].name << "' failed: " << e.what());
-      if (k + 1 == cands.size() && !have) throw;  // nothing ran: the node itself is at fault
+      if (k + 1 == K && active.empty()) throw;  // nothing ran: the node itself is at fault
       continue;
     }
-    if (have && warm > opt.cutoff * c.ms[c.best]) {
-      c.ms[k] = warm;
+    if (warm > opt.cutoff * best_warm) {
+      c.ms[k] = warm;  // not a median: one run, already far behind
       continue;
     }
-    std::vector<double> t;
-    double total = 0;
-    while (static_cast<int>(t.size()) < opt.max_runs &&
-           (static_cast<int>(t.size()) < opt.min_runs || total < opt.min_total_ms)) {
-      t.push_back(run_ms(cands[k].run, n, ins, outs));
-      total += t.back();
+    best_warm = std::min(best_warm, warm);
+    active.push_back(k);
+  }
+  // Timed rounds, one run of every remaining candidate per round, so a change of load on a shared machine hits all.
+  std::vector<std::vector<double>> t(K);
+  std::vector<double> total(K, 0.0);
+  for (int r = 0; r < opt.max_runs; ++r) {
+    bool enough = r >= opt.min_runs;
+    for (size_t k : active) enough = enough && total[k] >= opt.min_total_ms;
+    if (enough) break;
+    for (size_t k : active) {
+      t[k].push_back(run_ms(cands[k].run, n, ins, outs[k]));
+      total[k] += t[k].back();
     }
-    std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
-    c.ms[k] = t[t.size() / 2];
+  }
+  bool have = false;
+  for (size_t k : active) {
+    std::nth_element(t[k].begin(), t[k].begin() + static_cast<std::ptrdiff_t>(t[k].size() / 2), t[k].end());
+    c.ms[k] = t[k][t[k].size() / 2];
     if (!have || c.ms[k] < (1.0 - opt.tie) * c.ms[c.best]) {
       c.best = k;
-      c.outs = outs;
       have = true;
     }
   }
+  c.outs = std::move(outs[c.best]);
   return c;
 }
 

@@ -3,12 +3,14 @@
 // winner is recorded in the node and the cache (docs/cpu.md).
 //
 // Timing runs the graph once, node by node, on random non-zero inputs (floats in [-1, 1), integers 0 or 1, inputs
-// with a default take their default): a node with several candidates runs each one (a warm-up, then at least min_runs runs and at
-// least min_total_ms, at most max_runs; the median counts), the winner's outputs feed the next nodes. A candidate
-// replaces the current choice only when its median is more than kTie below it, so ties go to the heuristic (the
-// first candidate). A candidate whose warm-up run alone is `cutoff` times slower than the current choice is not run
-// again, and "ref" is skipped where a faster candidate already takes more than `ref_budget_ms`. A warm cache times nothing: when every node with several candidates has a timed cache entry, the graph is
-// not run at all.
+// with a default take their default). A node with several candidates runs each once (warm-up), then all of them in
+// rounds, one run each per round (at least min_runs rounds and min_total_ms per candidate, at most max_runs), so a
+// change of load on a shared machine hits every candidate alike; the median counts, and the winner's outputs feed
+// the next nodes. A candidate replaces the current choice only when its median is more than `tie` below it, so ties
+// go to the heuristic (the first candidate). A candidate whose warm-up is `cutoff` times slower than the best
+// warm-up is not run again, and "ref" is skipped where a faster candidate's warm-up already took more than
+// `ref_budget_ms`. A warm cache times nothing: when every node with several candidates has a timed cache entry,
+// the graph is not run at all.
 #pragma once
 #include <functional>
 #include <string>

@@ -75,18 +75,21 @@ TEST(CpuTactics, ConvIm2colStridesDilationsPadsGroups) {
     const DType dt = DType::Float32;
     Tensor x = rand_of(dt, {2, 6, 11, 13}, 1);
     Tensor w = rand_of(dt, {8, 6, 3, 3}, 2), b = rand_of(dt, {8}, 3);
-    check_tactics("Conv", 11, {x, Const(w), Const(b)}, conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1), {"im2col_blas"});
+    check_tactics("Conv", 11, {x, Const(w), Const(b)}, conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1),
+                  {"im2col_blas", "direct"});
     check_tactics("Conv", 11, {x, Const(w)}, conv_attrs({2, 3}, {0, 1, 2, 0}, {1, 1}, 1), {"im2col_blas"});
     check_tactics("Conv", 11, {x, Const(w), Const(b)}, conv_attrs({1, 2}, {2, 2, 2, 2}, {2, 3}, 1), {"im2col_blas"});
+    check_tactics("Conv", 11, {x, Const(w), Const(b)}, conv_attrs({2, 1}, {2, 0, 1, 3}, {2, 3}, 1),
+                  {"im2col_blas", "direct"});
     check_tactics("Conv", 11, {x, w, b}, {{"auto_pad", std::string("SAME_UPPER")}, {"strides", std::vector<int64_t>{2, 2}}},
                   {"im2col_blas"});
     // Groups: 2 and 3; kernels 5x1; 1x1 (the unrolling-free path) with and without stride.
     check_tactics("Conv", 11, {x, Const(rand_of(dt, {4, 3, 3, 2}, 4)), Const(rand_of(dt, {4}, 5))},
-                  conv_attrs({1, 1}, {1, 0, 1, 1}, {1, 1}, 2), {"im2col_blas"});
+                  conv_attrs({1, 1}, {1, 0, 1, 1}, {1, 1}, 2), {"im2col_blas", "direct"});
     check_tactics("Conv", 11, {x, Const(rand_of(dt, {9, 2, 5, 1}, 6))}, conv_attrs({2, 1}, {2, 0, 2, 0}, {1, 1}, 3),
                   {"im2col_blas"});
     check_tactics("Conv", 11, {x, Const(rand_of(dt, {10, 6, 1, 1}, 7)), Const(rand_of(dt, {10}, 8))},
-                  conv_attrs({1, 1}, {0, 0, 0, 0}, {1, 1}, 1), {"im2col_blas"});
+                  conv_attrs({1, 1}, {0, 0, 0, 0}, {1, 1}, 1), {"im2col_blas", "direct"});
     check_tactics("Conv", 11, {x, Const(rand_of(dt, {10, 6, 1, 1}, 7))}, conv_attrs({2, 2}, {0, 0, 0, 0}, {1, 1}, 1),
                   {"im2col_blas"});
     // 1-D and 3-D convolutions; a larger 2-D one split into tiles over the threads.
@@ -96,7 +99,12 @@ TEST(CpuTactics, ConvIm2colStridesDilationsPadsGroups) {
                   conv_attrs({1, 2, 1}, {1, 0, 1, 0, 1, 1}, {1, 1, 2}, 1), {"im2col_blas"});
     check_tactics("Conv", 11, {rand_of(dt, {1, 16, 40, 40}, 13), Const(rand_of(dt, {24, 16, 3, 3}, 14)),
                                Const(rand_of(dt, {24}, 15))},
-                  conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1), {"im2col_blas"});
+                  conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1), {"im2col_blas", "direct"});
+    // 1-D with stride 1, and SAME padding with an even kernel.
+    check_tactics("Conv", 11, {rand_of(dt, {2, 5, 37}, 16), Const(rand_of(dt, {9, 5, 4}, 17))},
+                  conv_attrs({1}, {3, 1}, {2}, 1), {"im2col_blas", "direct"});
+    check_tactics("Conv", 11, {x, Const(rand_of(dt, {3, 6, 4, 4}, 18))}, {{"auto_pad", std::string("SAME_LOWER")}},
+                  {"im2col_blas", "direct"});
   });
 }
 
@@ -126,7 +134,7 @@ TEST(CpuTactics, ConvLowPrecision) {
     SCOPED_TRACE(dtype_name(dt));
     check_tactics("Conv", 11, {rand_of(dt, {2, 5, 9, 10}, 1), Const(rand_of(dt, {7, 5, 3, 3}, 2)),
                                Const(rand_of(dt, {7}, 3))},
-                  conv_attrs({2, 1}, {1, 1, 0, 2}, {1, 2}, 1), {"im2col_blas"});
+                  conv_attrs({2, 1}, {1, 1, 0, 2}, {1, 2}, 1), {"im2col_blas", "direct"});
   }
 }
 

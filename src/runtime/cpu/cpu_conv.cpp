@@ -3,12 +3,13 @@
 //    (skipped for 1x1 convolutions with stride 1 and no padding, where the input already is that matrix) and
 //    multiplied by the [Mg, Cg*k] weights through OpenBLAS. Work items are (image, group, tile of output positions),
 //    split over kiln's threads.
+//  - "direct" (cpu_conv_direct.cpp): 1-D / 2-D convolutions with stride 1 along the last axis, no unrolling.
 //  - "direct_dw": depthwise convolutions (one input channel per group): per output plane, a sum of shifted input
 //    rows times one weight, no unrolling. Parallel over planes.
 #include <algorithm>
 #include <cstring>
 
-#include "ops/spatial.h"
+#include "runtime/cpu/cpu_conv.h"
 #include "runtime/cpu/cpu_blas.h"
 #include "runtime/cpu/cpu_tactics.h"
 #include "runtime/cpu/cpu_util.h"
@@ -18,16 +19,6 @@ namespace kiln::runtime::cpu {
 namespace cpu_conv {
 
 using ops::Window3;
-
-struct ConvArgs {
-  const Tensor* x = nullptr;
-  const Tensor* w = nullptr;
-  const Tensor* b = nullptr;
-  int64_t N = 0, C = 0, M = 0, G = 1, Cg = 0, Mg = 0;
-  Window3 win{};
-  int64_t in_sp = 0, out_sp = 0, k_sp = 0;
-  Shape y_shape;
-};
 
 // Reads the geometry; false when this tactic does not handle the inputs (the reference kernel then runs, and
 // reports any malformed input with its own message).
@@ -224,6 +215,7 @@ void register_conv_tactics() {
   // Depthwise first: where it applies it is the heuristic choice.
   register_cpu_tactic("", "Conv", {"direct_dw", cpu_conv::conv_direct_dw, cpu_conv::supports_dw});
   register_cpu_tactic("", "Conv", {"im2col_blas", cpu_conv::conv_im2col_blas, cpu_conv::supports_conv});
+  register_cpu_tactic("", "Conv", {"direct", cpu_conv::conv_direct, cpu_conv::supports_direct});
 }
 
 }  // namespace kiln::runtime::cpu

@@ -1,28 +1,47 @@
 // Branch-free float32 exp / tanh / erf that compilers vectorize (the fast elementwise tactics use them; std::exp and
 // friends are scalar calls). exp: Cephes' range reduction and degree-6 polynomial (~1 ulp); tanh and erf: the
 // rational approximations Eigen uses for float (a few ulp; tanh clamped at +-7.9, erf at +-4 where the float result
-// is +-1). NaN stays NaN; exp overflows to +inf above 88.72 and reaches 0 below -103.97, as float does.
+// is +-1). NaN stays NaN; exp overflows to +inf above 88.72 and gives exp(-87) = 1.6e-38 below -87 (no denormals
+// reach the slow paths of the FPU; the absolute error is below 1.7e-38).
 #pragma once
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
-// Hot float loops are compiled three times (AVX-512, AVX2 + FMA, baseline) and picked at load time (GCC ifunc).
+// Hot float loops are compiled three times (AVX-512, AVX2, baseline) and picked at load time (GCC ifunc).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define KILN_CPU_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define KILN_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define KILN_CPU_CLONES
+#endif
+// Helpers called from the cloned loops must be inlined into each clone (a plain inline function is not, across the
+// target change, and the loop then calls it element by element).
+#if defined(__GNUC__)
+#define KILN_CPU_INLINE inline __attribute__((always_inline))
+#else
+#define KILN_CPU_INLINE inline
 #endif
 
 namespace kiln::runtime::cpu {
 
-inline float fast_exp(float x) {
-  const float xc = std::min(std::max(x, -103.9720840454f), 88.72283935546875f);
+// cond ? a : b through bit masks: GCC does not vectorize some loops holding several float selects (with AVX-512
+// targets), but vectorizes this.
+KILN_CPU_INLINE float blend(bool cond, float a, float b) {
+  const int32_t m = -static_cast<int32_t>(cond);
+  return std::bit_cast<float>((std::bit_cast<int32_t>(a) & m) | (std::bit_cast<int32_t>(b) & ~m));
+}
+
+KILN_CPU_INLINE float fast_exp(float x) {
+  // Clamped to [-87, 88.7228]: below, the result is exp(-87) = 1.6e-38 instead of a smaller number or 0 (no slow
+  // denormals follow); at the top 2^128 rounds to +inf as float does. std::max(-87, NaN) is -87: no conversion of
+  // NaN to int; NaN is put back at the end.
+  const float xc = std::min(std::max(-87.0f, x), 88.72283935546875f);
   const float fx = xc * 1.44269504088896341f + 0.5f;
-  int32_t i = static_cast<int32_t>(fx);
-  const float n = static_cast<float>(i) - (fx < static_cast<float>(i) ? 1.0f : 0.0f);  // floor(fx)
+  // floor(fx) for fx in [-125, 129] by truncating a positive value (a select here would stop vectorization).
+  const float n = static_cast<float>(static_cast<int32_t>(fx + 256.0f)) - 256.0f;
   const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
   const float z = r * r;
   float y = 1.9875691500e-4f;
@@ -32,15 +51,13 @@ inline float fast_exp(float x) {
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * z + r + 1.0f;
-  // 2^n in two factors, so n in [-150, 128] (denormal results and the top of the range) stays representable.
+  // 2^n in two factors, so n = 128 stays representable.
   const int32_t ni = static_cast<int32_t>(n), h = ni >> 1;
   const float p1 = std::bit_cast<float>((h + 127) << 23), p2 = std::bit_cast<float>((ni - h + 127) << 23);
-  float out = y * p1 * p2;
-  out = x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : out;
-  return x != x ? x : out;
+  return blend(x != x, x, y * p1 * p2);
 }
 
-inline float fast_tanh(float a) {
+KILN_CPU_INLINE float fast_tanh(float a) {
   const float x = std::min(std::max(a, -7.90531110763549805f), 7.90531110763549805f);
   const float x2 = x * x;
   float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
@@ -54,10 +71,10 @@ inline float fast_tanh(float a) {
   q = x2 * q + 2.26843463243900e-03f;
   q = x2 * q + 4.89352518554385e-03f;
   const float r = p / q;
-  return (a < 0.0004f && a > -0.0004f) ? a : r;
+  return blend(a < 0.0004f && a > -0.0004f, a, r);
 }
 
-inline float fast_erf(float a) {
+KILN_CPU_INLINE float fast_erf(float a) {
   const float x = std::min(std::max(a, -4.0f), 4.0f);
   const float x2 = x * x;
   float p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
@@ -74,10 +91,45 @@ inline float fast_erf(float a) {
   return p / q;
 }
 
-inline float fast_sigmoid(float v) {
+KILN_CPU_INLINE float fast_sigmoid(float v) {
   const float e = fast_exp(-std::abs(v));  // in (0, 1]
   const float d = 1.0f / (1.0f + e);
-  return v >= 0.0f ? d : e * d;
+  return blend(v >= 0.0f, d, e * d);
+}
+
+// Sum and max of f(k) for k in [0, n) in 16 independent float lanes, so the loops vectorize without reassociation
+// flags (a plain float reduction does not); the lanes are added in double at the end.
+template <class F>
+KILN_CPU_INLINE double lane_sum(int64_t n, F f) {
+  float acc[16] = {};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += f(k + j);
+  double s = 0;
+  for (; k < n; ++k) s += f(k);
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  return s;
+}
+// GCC / clang vector extensions: 16 floats (one AVX-512 register, two AVX2 or four SSE registers per operation).
+typedef float KilnV16f __attribute__((vector_size(64)));
+typedef int32_t KilnV16i __attribute__((vector_size(64)));
+
+// max of x[0..n), ignoring NaN (as `v > m ? v : m` does); -inf for n = 0. Written with vector extensions because
+// GCC does not vectorize a float max reduction without -ffinite-math-only.
+KILN_CPU_INLINE float lane_max(const float* x, int64_t n) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  KilnV16f m = {ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf};
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    KilnV16f v;
+    std::memcpy(&v, x + k, sizeof v);
+    const KilnV16i gt = v > m;
+    m = (KilnV16f)(((KilnV16i)v & gt) | ((KilnV16i)m & ~gt));
+  }
+  float r = ninf;
+  for (; k < n; ++k) r = x[k] > r ? x[k] : r;
+  for (int j = 0; j < 16; ++j) r = m[j] > r ? m[j] : r;
+  return r;
 }
 
 }  // namespace kiln::runtime::cpu

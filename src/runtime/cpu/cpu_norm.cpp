@@ -1,8 +1,8 @@
 // "fast" normalization CPU tactics, float32 only:
-//  - Softmax / LogSoftmax: per row along the axis, max, vectorized exp (cpu_math.h), float64 sum, scale; rows of
+//  - Softmax / LogSoftmax: per row along the axis, max, vectorized exp (cpu_math.h), sum in 16 float lanes, scale; rows of
 //    a non-innermost axis are handled as [len, inner] blocks. Rows are split over kiln's threads.
 //  - LayerNormalization with Scale / B over exactly the normalized dims (the form every exporter emits) and
-//    without the optional Mean / InvStdDev outputs: two passes per row with float64 sums.
+//    without the optional Mean / InvStdDev outputs: two passes per row (mean, then variance), sums in 16 float lanes.
 // Anything else (other dtypes, other stash types, broadcast Scale) runs the reference kernel.
 #include <cmath>
 #include <limits>
@@ -18,19 +18,14 @@ namespace cpu_norm {
 
 // One contiguous row: y = softmax(x) or log_softmax(x).
 KILN_CPU_CLONES void softmax_row(const float* x, float* y, int64_t len, bool log_form) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t k = 0; k < len; ++k) mx = x[k] > mx ? x[k] : mx;
-  double sum = 0;
+  const float mx = lane_max(x, len);
   if (log_form) {
-    for (int64_t k = 0; k < len; ++k) sum += fast_exp(x[k] - mx);
+    const double sum = lane_sum(len, [x, mx](int64_t k) { return fast_exp(x[k] - mx); });
     const float shift = mx + static_cast<float>(std::log(sum));
     for (int64_t k = 0; k < len; ++k) y[k] = x[k] - shift;
   } else {
-    for (int64_t k = 0; k < len; ++k) {
-      y[k] = fast_exp(x[k] - mx);
-      sum += y[k];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t k = 0; k < len; ++k) y[k] = fast_exp(x[k] - mx);
+    const float inv = static_cast<float>(1.0 / lane_sum(len, [y](int64_t k) { return y[k]; }));
     for (int64_t k = 0; k < len; ++k) y[k] *= inv;
   }
 }
@@ -91,21 +86,13 @@ void softmax_fast(bool log_form, const ir::Node& n, const std::vector<const Tens
 
 KILN_CPU_CLONES void layer_norm_row(const float* x, float* y, const float* scale, const float* bias, int64_t len,
                                     float eps) {
-  double m = 0;
-  for (int64_t k = 0; k < len; ++k) m += x[k];
-  m /= static_cast<double>(len);
-  const float mf = static_cast<float>(m);
-  double var = 0;
-  for (int64_t k = 0; k < len; ++k) {
-    const float d = x[k] - mf;
-    var += static_cast<double>(d) * d;
-  }
-  var /= static_cast<double>(len);
+  const float m = static_cast<float>(lane_sum(len, [x](int64_t k) { return x[k]; }) / static_cast<double>(len));
+  const double var = lane_sum(len, [x, m](int64_t k) { return (x[k] - m) * (x[k] - m); }) / static_cast<double>(len);
   const float is = static_cast<float>(1.0 / std::sqrt(var + eps));
   if (bias)
-    for (int64_t k = 0; k < len; ++k) y[k] = (x[k] - mf) * is * scale[k] + bias[k];
+    for (int64_t k = 0; k < len; ++k) y[k] = (x[k] - m) * is * scale[k] + bias[k];
   else
-    for (int64_t k = 0; k < len; ++k) y[k] = (x[k] - mf) * is * scale[k];
+    for (int64_t k = 0; k < len; ++k) y[k] = (x[k] - m) * is * scale[k];
 }
 
 void layer_norm_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {

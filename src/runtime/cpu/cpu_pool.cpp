@@ -1,13 +1,14 @@
 // "fast" pooling CPU tactics, float32 only: MaxPool (without the Indices output), AveragePool, GlobalAveragePool,
-// GlobalMaxPool. Per (image, channel) plane, split over kiln's threads; MaxPool and AveragePool walk the kernel taps
-// in the reference's order and update whole output rows at a time (the valid output range of each tap computed
-// once), so the reference's results are kept: MaxPool takes the first valid tap, then any strictly greater value
-// (a NaN is kept only where it is the first); AveragePool divides by the valid count, or with count_include_pad by
-// the count of taps inside input + pads.
+// GlobalMaxPool. Per (image, channel) plane, split over kiln's threads. 1-D and 2-D windows are separable: maxima
+// (or sums) along each input row first, then down the columns, vectorized. MaxPool keeps the reference's results: a
+// plane holding a NaN (the reference keeps a NaN only where it is a window's first valid tap) and 3-D windows take
+// the general path, which walks the taps in the reference's order over whole output rows. AveragePool divides by the
+// valid count, or with count_include_pad by the count of taps inside input + pads.
 #include <cmath>
 #include <limits>
 
 #include "ops/spatial.h"
+#include "runtime/cpu/cpu_math.h"
 #include "runtime/cpu/cpu_tactics.h"
 #include "runtime/cpu/cpu_util.h"
 #include "runtime/cpu/thread_pool.h"
@@ -57,6 +58,50 @@ void for_taps(const Window3& w, F&& f) {
       }
 }
 
+// 1-D / 2-D windows (no taps along Window3's first axis) go through the separable path.
+bool separable(const Window3& w) { return w.in[0] == 1 && w.k[0] == 1 && w.out[0] == 1; }
+
+KILN_CPU_CLONES bool has_nan(const float* x, int64_t n) {
+  int32_t any = 0;
+  for (int64_t i = 0; i < n; ++i) any |= x[i] != x[i];
+  return any != 0;
+}
+
+// Separable max (is_max) or sum over one plane: per input row the horizontal result for every output column
+// (into `hrow`, [in rows, out cols]), then per output row the vertical combination of the valid rows. Max assumes
+// a NaN-free plane; windows without a valid tap give -inf (max) or 0 (sum).
+KILN_CPU_CLONES void pool_plane_2d(const float* xp, float* yp, const Window3& w, float* hrow, bool is_max) {
+  const int64_t H = w.in[1], W = w.in[2], OH = w.out[1], OW = w.out[2];
+  const float init = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  for (int64_t h = 0; h < H; ++h) {
+    float* hr = hrow + h * OW;
+    const float* xr = xp + h * W;
+    for (int64_t o = 0; o < OW; ++o) hr[o] = init;
+    for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
+      const int64_t base = k2 * w.d[2] - w.pb[2], s = w.s[2];
+      int64_t vlo, vhi;
+      valid_range(s, base, W, 0, OW, vlo, vhi);
+      if (is_max)
+        for (int64_t o = vlo; o < vhi; ++o) hr[o] = std::max(hr[o], xr[o * s + base]);
+      else
+        for (int64_t o = vlo; o < vhi; ++o) hr[o] += xr[o * s + base];
+    }
+  }
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* yr = yp + oh * OW;
+    for (int64_t o = 0; o < OW; ++o) yr[o] = init;
+    for (int64_t k1 = 0; k1 < w.k[1]; ++k1) {
+      const int64_t i1 = oh * w.s[1] - w.pb[1] + k1 * w.d[1];
+      if (i1 < 0 || i1 >= H) continue;
+      const float* hr = hrow + i1 * OW;
+      if (is_max)
+        for (int64_t o = 0; o < OW; ++o) yr[o] = std::max(yr[o], hr[o]);
+      else
+        for (int64_t o = 0; o < OW; ++o) yr[o] += hr[o];
+    }
+  }
+}
+
 void maxpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
   const bool want_idx = out.size() > 1 && n.outputs.size() > 1 && !n.outputs[1].empty();
   Window3 w;
@@ -67,11 +112,17 @@ void maxpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::
   const int64_t planes = ys[0] * ys[1], in_sp = w.in[0] * w.in[1] * w.in[2], P = w.out[0] * w.out[1] * w.out[2];
   const float* px = x.as<float>();
   float* py = y.mutable_as<float>();
+  const bool sep = separable(w);
   parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
     std::vector<uint8_t> seen(static_cast<size_t>(P));
+    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[1] * w.out[2]) : 0);
     for (int64_t p = lo; p < hi; ++p) {
       const float* xp = px + p * in_sp;
       float* yp = py + p * P;
+      if (sep && !has_nan(xp, in_sp)) {  // NaN-free: the plain max is the reference's result
+        pool_plane_2d(xp, yp, w, hrow.data(), true);
+        continue;
+      }
       std::fill(seen.begin(), seen.end(), 0);
       for_taps(w, [&](int64_t o0, int64_t o1, int64_t i0, int64_t i1, int64_t vlo, int64_t vhi, int64_t base2) {
         const float* xr = xp + (i0 * w.in[1] + i1) * w.in[2] + base2;
@@ -126,10 +177,17 @@ void avgpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::
       }
   const float* px = x.as<float>();
   float* py = y.mutable_as<float>();
+  const bool sep = separable(w);
   parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
+    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[1] * w.out[2]) : 0);
     for (int64_t p = lo; p < hi; ++p) {
       const float* xp = px + p * in_sp;
       float* yp = py + p * P;
+      if (sep) {
+        pool_plane_2d(xp, yp, w, hrow.data(), false);
+        for (int64_t o = 0; o < P; ++o) yp[o] *= inv[static_cast<size_t>(o)];
+        continue;
+      }
       std::fill(yp, yp + P, 0.0f);
       for_taps(w, [&](int64_t o0, int64_t o1, int64_t i0, int64_t i1, int64_t vlo, int64_t vhi, int64_t base2) {
         const float* xr = xp + (i0 * w.in[1] + i1) * w.in[2] + base2;

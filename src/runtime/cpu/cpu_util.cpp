@@ -1,6 +1,8 @@
 #include "runtime/cpu/cpu_util.h"
 
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
 
 #include "runtime/cpu/thread_pool.h"
@@ -15,15 +17,70 @@ void run_reference(const ir::Node& n, const std::vector<const Tensor*>& in, std:
   def->reference(n, in, out);
 }
 
+namespace {
+
+// Freed output buffers of >= 64 KiB are kept for reuse (by size class, <= 12.5% slack), up to 512 MiB in all, so a
+// model run after run does not map and fault in fresh pages for every large activation (malloc hands such sizes
+// to mmap and back). Never destroyed: tensors may outlive static destruction.
+class BufferCache {
+ public:
+  static constexpr size_t kMinBytes = size_t(64) << 10;
+  static constexpr size_t kCapBytes = size_t(512) << 20;
+
+  static size_t size_class(size_t bytes) {
+    if (bytes < kMinBytes) return (bytes + 63) / 64 * 64;
+    size_t p = 1;
+    while (p * 2 <= bytes) p *= 2;
+    const size_t step = p / 8;
+    return (bytes + step - 1) / step * step;
+  }
+  void* get(size_t bytes) {
+    if (bytes >= kMinBytes) {
+      std::lock_guard<std::mutex> lk(m_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= bytes;
+        return p;
+      }
+    }
+    void* p = ::operator new(bytes, std::align_val_t(64), std::nothrow);
+    if (!p) KILN_THROW(OutOfMemory, "host allocation of " << bytes << " bytes failed");
+    return p;
+  }
+  void put(void* p, size_t bytes) {
+    if (bytes >= kMinBytes) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (cached_ + bytes <= kCapBytes) {
+        free_[bytes].push_back(p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    ::operator delete(p, std::align_val_t(64));
+  }
+
+ private:
+  std::mutex m_;
+  std::map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+BufferCache& buffer_cache() {
+  static BufferCache* c = new BufferCache();
+  return *c;
+}
+
+}  // namespace
+
 Tensor uninit_tensor(DType dt, Shape s) {
   const int64_t n = shape_numel(s);
   if (n > static_cast<int64_t>((size_t(1) << 62) / dtype_size(dt)))
     KILN_THROW(OutOfMemory, "tensor of " << n << " elements is too large to allocate");
-  size_t bytes = (static_cast<size_t>(n) * dtype_size(dt) + 63) / 64 * 64;
-  if (bytes == 0) bytes = 64;
-  void* p = ::operator new(bytes, std::align_val_t(64), std::nothrow);
-  if (!p) KILN_THROW(OutOfMemory, "host allocation of " << bytes << " bytes failed");
-  std::shared_ptr<void> owner(p, [](void* q) { ::operator delete(q, std::align_val_t(64)); });
+  const size_t bytes = BufferCache::size_class(std::max<size_t>(64, static_cast<size_t>(n) * dtype_size(dt)));
+  void* p = buffer_cache().get(bytes);
+  std::shared_ptr<void> owner(p, [bytes](void* q) { buffer_cache().put(q, bytes); });
   return Tensor::view(dt, std::move(s), std::move(owner), p);
 }
 

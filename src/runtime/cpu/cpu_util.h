@@ -22,7 +22,8 @@ inline void valid_range(int64_t s, int64_t base, int64_t in, int64_t lo, int64_t
 // Runs the node's reference kernel (a fast tactic's fallback for inputs it does not handle).
 void run_reference(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out);
 
-// A tensor whose 64-byte-aligned buffer is not initialized: the kernel must write every element.
+// A tensor whose 64-byte-aligned buffer is not initialized: the kernel must write every element. Buffers of 64 KiB
+// and more come from (and return to) a process-wide cache of freed buffers, at most 512 MiB in all.
 Tensor uninit_tensor(DType dt, Shape s);
 
 // float32, float16 or bfloat16.
