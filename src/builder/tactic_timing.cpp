@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <unordered_map>
 
@@ -163,9 +164,9 @@ void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, con
     if (cands[i].empty()) KILN_THROW(Unsupported, n.label() << ": no CPU kernel (opset " << n.opset << ")");
     n.tactic = cands[i].front().name;  // the heuristic choice
     const bool timed_here = opt.time && cands[i].size() > 1;
+    sigs[i] = tactic_signature(g, n);
+    if (!inputs_static(g, n)) sigs[i] += suffix;
     if (cache) {
-      sigs[i] = tactic_signature(g, n);
-      if (!inputs_static(g, n)) sigs[i] += suffix;
       const TimingEntry* hit = cache->lookup(target, sigs[i]);
       bool usable = false;
       if (hit && (hit->timed() || !timed_here))
@@ -200,6 +201,7 @@ void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, con
       else
         env[ti.name] = random_tensor(ti.dtype, opt_shape(ti, profile), seed++);
     }
+    std::map<std::string, std::string> decided;  // signature -> tactic timed earlier in this build
     size_t i = 0;
     try {
       std::vector<const Tensor*> ins;
@@ -221,11 +223,18 @@ void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, con
           if (it == env.end()) KILN_THROW(InvalidModel, n.label() << ": input '" << in << "' was not computed");
           ins.push_back(&it->second);
         }
+        auto known = need[i] ? decided.find(sigs[i]) : decided.end();
+        if (known != decided.end()) {  // a node with the same signature was just timed: same choice
+          n.tactic = known->second;
+          need[i] = 0;
+          missed[i] = 0;  // its cache entry is the one just recorded
+        }
         if (need[i]) {
           Choice c = time_candidates(n, cands[i], ins, opt);
           n.tactic = cands[i][c.best].name;
           outs = std::move(c.outs);
           ++stats.tactics_timed;
+          decided[sigs[i]] = n.tactic;
           KILN_DEBUG("tactics: " << n.label() << ": " << timing_line(cands[i], c) << " -> " << n.tactic);
           if (cache) cache->record(target, sigs[i], TimingEntry{n.tactic, c.ms[c.best] * 1e3,
                                                                 static_cast<int>(cands[i].size())});
