@@ -1,7 +1,7 @@
 // kiln_cuda_microbench: memory-bound CUDA tactics against the device's copy bandwidth (issue 5: elementwise,
 // normalization and softmax kernels should reach >= 70% of it on tensors >= 64 MB).
 //
-//   kiln_cuda_microbench [--device N] [--iterations N] [--elements N] [--op NAME]
+//   kiln_cuda_microbench [--device N] [--iterations N] [--elements N] [--op NAME] [--list]
 //
 // 1. Copy bandwidth: cudaMemcpyAsync device-to-device of a 1 GiB buffer, counted as bytes read + written.
 // 2. For each op (Relu, Add same-shape and broadcast, Mul, Cast, Softmax on the last axis, LayerNormalization,
@@ -10,7 +10,8 @@
 //    its own stream, cuBLASLt and cuDNN handles: no executor), on 2^25 elements (128 MB in float32, 64 MB in float16).
 //    Each is timed with CUDA events around one call, median of --iterations (default 30) after 5 warm-up calls.
 // Prints a markdown table: op, dtype, tactic, bytes moved (the minimum an ideal kernel reads + writes), median time,
-// GB/s and % of the copy bandwidth. Ops with no registered tactic are listed under the table.
+// GB/s and % of the copy bandwidth. Ops with no registered tactic are listed under the table. --list needs no GPU:
+// it builds every case's graph, infers its output and lists the tactics that would be timed.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -38,13 +39,13 @@ using kiln::runtime::cuda::DTensor;
 using kiln::runtime::cuda::KernelArgs;
 using kiln::runtime::cuda::KernelContext;
 
-#define CHECK_CUDA(call)                                                                                  \
-  do {                                                                                                    \
-    cudaError_t e_ = (call);                                                                              \
-    if (e_ != cudaSuccess) {                                                                              \
-      std::fprintf(stderr, "kiln_cuda_microbench: %s failed: %s\n", #call, cudaGetErrorString(e_));       \
-      std::exit(1);                                                                                       \
-    }                                                                                                     \
+#define CHECK_CUDA(call)                                                                            \
+  do {                                                                                              \
+    cudaError_t e_ = (call);                                                                        \
+    if (e_ != cudaSuccess) {                                                                        \
+      std::fprintf(stderr, "kiln_cuda_microbench: %s failed: %s\n", #call, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                                 \
+    }                                                                                               \
   } while (0)
 
 // Pseudo-random values in [lo, hi) from the element index (no host copies of the 128 MB tensors).
@@ -87,9 +88,12 @@ struct Buffer {
   void fill(uint32_t seed, float lo, float hi, cudaStream_t s) {
     const int64_t n = t.numel();
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 65536));
-    if (t.dtype == DType::Float32) fill_kernel<float><<<blocks, 256, 0, s>>>(t.as<float>(), n, seed, lo, hi);
-    else if (t.dtype == DType::Float16) fill_kernel<__half><<<blocks, 256, 0, s>>>(t.as<__half>(), n, seed, lo, hi);
-    else if (t.dtype == DType::Int64) fill_kernel<int64_t><<<blocks, 256, 0, s>>>(t.as<int64_t>(), n, seed, lo, hi);
+    if (t.dtype == DType::Float32)
+      fill_kernel<float><<<blocks, 256, 0, s>>>(t.as<float>(), n, seed, lo, hi);
+    else if (t.dtype == DType::Float16)
+      fill_kernel<__half><<<blocks, 256, 0, s>>>(t.as<__half>(), n, seed, lo, hi);
+    else if (t.dtype == DType::Int64)
+      fill_kernel<int64_t><<<blocks, 256, 0, s>>>(t.as<int64_t>(), n, seed, lo, hi);
     CHECK_CUDA(cudaGetLastError());
   }
 };
@@ -109,7 +113,9 @@ struct Case {
   std::vector<In> ins;
 };
 
-std::string dtype_label(DType d) { return d == DType::Float16 ? "fp16" : "fp32"; }
+std::string dtype_label(DType d) {
+  return d == DType::Float16 ? "fp16" : "fp32";
+}
 
 double median(std::vector<float> v) {
   std::sort(v.begin(), v.end());
@@ -158,15 +164,86 @@ std::vector<Case> make_cases(DType dt, int64_t n) {
   const int64_t to = dt == DType::Float32 ? 10 : 1;  // ONNX FLOAT16 / FLOAT
   v.push_back({dt == DType::Float32 ? "Cast f32->f16" : "Cast f16->f32", "Cast", 13, {{"to", to}}, {{dt, {n}}}});
   v.push_back({"Softmax (last axis, 4096)", "Softmax", 13, {{"axis", int64_t(-1)}}, {{dt, {rows, cols}}}});
-  v.push_back({"LayerNormalization (4096)", "LayerNormalization", 17, {{"axis", int64_t(-1)}, {"epsilon", 1e-5f}},
+  v.push_back({"LayerNormalization (4096)",
+               "LayerNormalization",
+               17,
+               {{"axis", int64_t(-1)}, {"epsilon", 1e-5f}},
                {{dt, {rows, cols}}, {dt, {cols}}, {dt, {cols}}}});
-  v.push_back({"BatchNormalization (C=256)", "BatchNormalization", 15, {{"epsilon", 1e-5f}},
+  v.push_back({"BatchNormalization (C=256)",
+               "BatchNormalization",
+               15,
+               {{"epsilon", 1e-5f}},
                {{dt, {batch, c, hw, hw}}, {dt, {c}}, {dt, {c}}, {dt, {c}}, {dt, {c}, 0.5f, 1.5f}}});
-  v.push_back({"ReduceMean (last axis, 4096)", "ReduceMean", 18, {{"keepdims", int64_t(1)}},
+  v.push_back({"ReduceMean (last axis, 4096)",
+               "ReduceMean",
+               18,
+               {{"keepdims", int64_t(1)}},
                {{dt, {rows, cols}}, {DType::Int64, {1}, 0, 0, {-1}}}});
-  v.push_back({"Transpose (NCHW->NHWC)", "Transpose", 13, {{"perm", std::vector<int64_t>{0, 2, 3, 1}}},
+  v.push_back({"Transpose (NCHW->NHWC)",
+               "Transpose",
+               13,
+               {{"perm", std::vector<int64_t>{0, 2, 3, 1}}},
                {{dt, {batch, c, hw, hw}}}});
   return v;
+}
+
+// The case's one-node graph: typed inputs, int64 constants as initializers (their host tensors in *consts);
+// inference gives the output type "y". Throws kiln::Error when the op rejects the case.
+kiln::ir::Graph case_graph(const Case& c, std::vector<kiln::Tensor>* consts) {
+  kiln::ir::Graph g;
+  kiln::ir::Node node;
+  node.name = "bench";
+  node.op_type = c.op;
+  node.opset = c.opset;
+  node.attrs = c.attrs;
+  consts->assign(c.ins.size(), kiln::Tensor());
+  for (size_t i = 0; i < c.ins.size(); ++i) {
+    const std::string name = "x" + std::to_string(i);
+    node.inputs.push_back(name);
+    if (!c.ins[i].host_ints.empty()) {
+      (*consts)[i] = kiln::Tensor::from_vector(DType::Int64, c.ins[i].shape, c.ins[i].host_ints);
+      g.initializers[name] = (*consts)[i];
+    } else {
+      g.inputs.push_back(name);
+      g.types[name] = kiln::ir::ValueType::of(c.ins[i].dtype, c.ins[i].shape);
+    }
+  }
+  node.outputs.push_back("y");
+  g.outputs.push_back("y");
+  g.nodes.push_back(node);
+  kiln::ir::infer_types(g);
+  const kiln::ir::ValueType* yt = g.type_of("y");
+  if (!yt || !yt->is_static()) throw kiln::Error(kiln::ErrorCode::Unsupported, c.op + ": output type not inferred");
+  return g;
+}
+
+std::vector<kiln::ir::ValueType> input_types(const Case& c) {
+  std::vector<kiln::ir::ValueType> t;
+  for (const auto& in : c.ins) t.push_back(kiln::ir::ValueType::of(in.dtype, in.shape));
+  return t;
+}
+
+// --list: every case, its output type and its tactics, without touching a GPU.
+int list_cases(const Options& o) {
+  int bad = 0;
+  for (DType dt : {DType::Float32, DType::Float16})
+    for (const Case& c : make_cases(dt, o.elements)) {
+      if (!o.only.empty() && c.op != o.only) continue;
+      std::printf("%-30s %s  ", c.label.c_str(), dtype_label(dt).c_str());
+      try {
+        std::vector<kiln::Tensor> consts;
+        kiln::ir::Graph g = case_graph(c, &consts);
+        std::string tactics;
+        for (const CudaTactic* t : kiln::runtime::cuda::cuda_tactics_for(g.nodes[0], input_types(c)))
+          tactics += (tactics.empty() ? "" : ", ") + t->name;
+        std::printf("-> %s  tactics: %s\n", g.type_of("y")->str().c_str(),
+                    tactics.empty() ? "(none)" : tactics.c_str());
+      } catch (const kiln::Error& e) {
+        std::printf("ERROR %s\n", e.what());
+        ++bad;
+      }
+    }
+  return bad == 0 ? 0 : 1;
 }
 
 struct Row {
@@ -178,6 +255,7 @@ struct Row {
 
 int main(int argc, char** argv) {
   Options o;
+  bool list = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -187,17 +265,28 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--device") o.device = std::atoi(next().c_str());
-    else if (a == "--iterations") o.iterations = std::max(20, std::atoi(next().c_str()));
-    else if (a == "--elements") o.elements = std::max<int64_t>(int64_t(1) << 20, std::atoll(next().c_str()));
-    else if (a == "--op") o.only = next();
+    if (a == "--device")
+      o.device = std::atoi(next().c_str());
+    else if (a == "--iterations")
+      o.iterations = std::max(20, std::atoi(next().c_str()));
+    else if (a == "--elements")
+      o.elements = std::max<int64_t>(int64_t(1) << 20, std::atoll(next().c_str()));
+    else if (a == "--op")
+      o.only = next();
+    else if (a == "--list")
+      list = true;
     else {
-      std::fprintf(stderr, "usage: kiln_cuda_microbench [--device N] [--iterations N>=20] [--elements N] [--op NAME]\n");
+      std::fprintf(
+          stderr,
+          "usage: kiln_cuda_microbench [--device N] [--iterations N>=20] [--elements N] [--op NAME] [--list]\n");
       return 2;
     }
   }
   // Shapes below need multiples of 4096 rows x cols and of 256*64*64 for batch norm.
   o.elements = std::max<int64_t>(int64_t(1) << 20, o.elements / (256 * 64 * 64) * (256 * 64 * 64));
+  kiln::ir::register_all_ops();
+  kiln::runtime::cuda::register_all_cuda_kernels();
+  if (list) return list_cases(o);
 
   int ndev = 0;
   if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
@@ -218,7 +307,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kiln_cuda_microbench: cublasLtCreate failed\n");
     return 1;
   }
-  if (cudnnCreate(&ctx.cudnn) != CUDNN_STATUS_SUCCESS || cudnnSetStream(ctx.cudnn, ctx.stream) != CUDNN_STATUS_SUCCESS) {
+  if (cudnnCreate(&ctx.cudnn) != CUDNN_STATUS_SUCCESS ||
+      cudnnSetStream(ctx.cudnn, ctx.stream) != CUDNN_STATUS_SUCCESS) {
     std::fprintf(stderr, "kiln_cuda_microbench: cudnnCreate failed\n");
     return 1;
   }
@@ -232,13 +322,12 @@ int main(int argc, char** argv) {
   {
     Buffer src(DType::Float32, {int64_t(copy_bytes / 4)}), dst(DType::Float32, {int64_t(copy_bytes / 4)});
     src.fill(1, -1, 1, ctx.stream);
-    double ms = time_ms([&] { CHECK_CUDA(cudaMemcpyAsync(dst.t.data, src.t.data, copy_bytes, cudaMemcpyDeviceToDevice, ctx.stream)); },
-                        ctx.stream, o.iterations);
+    double ms = time_ms(
+        [&] { CHECK_CUDA(cudaMemcpyAsync(dst.t.data, src.t.data, copy_bytes, cudaMemcpyDeviceToDevice, ctx.stream)); },
+        ctx.stream, o.iterations);
     copy_gbs = 2.0 * copy_bytes / (ms * 1e-3) / 1e9;
   }
 
-  kiln::ir::register_all_ops();
-  kiln::runtime::cuda::register_all_cuda_kernels();
   std::vector<Row> rows;
   std::vector<std::string> untimed;
   for (DType dt : {DType::Float32, DType::Float16}) {
@@ -246,35 +335,11 @@ int main(int argc, char** argv) {
       if (!o.only.empty() && c.op != o.only) continue;
       const std::string where = c.label + " " + dtype_label(dt);
       try {
-        // The graph: typed inputs, int64 constants as initializers; inference gives the output type.
-        kiln::ir::Graph g;
-        kiln::ir::Node node;
-        node.name = "bench";
-        node.op_type = c.op;
-        node.opset = c.opset;
-        node.attrs = c.attrs;
-        std::vector<kiln::Tensor> host_consts(c.ins.size());
-        for (size_t i = 0; i < c.ins.size(); ++i) {
-          const std::string name = "x" + std::to_string(i);
-          node.inputs.push_back(name);
-          if (!c.ins[i].host_ints.empty()) {
-            host_consts[i] = kiln::Tensor::from_vector(DType::Int64, c.ins[i].shape, c.ins[i].host_ints);
-            g.initializers[name] = host_consts[i];
-          } else {
-            g.inputs.push_back(name);
-            g.types[name] = kiln::ir::ValueType::of(c.ins[i].dtype, c.ins[i].shape);
-          }
-        }
-        node.outputs.push_back("y");
-        g.outputs.push_back("y");
-        g.nodes.push_back(node);
-        kiln::ir::infer_types(g);
+        std::vector<kiln::Tensor> host_consts;
+        const kiln::ir::Graph g = case_graph(c, &host_consts);
         const kiln::ir::ValueType* yt = g.type_of("y");
-        if (!yt || !yt->is_static()) throw kiln::Error(kiln::ErrorCode::Unsupported, "output type not inferred");
         const kiln::ir::Node& n = g.nodes[0];
-
-        std::vector<kiln::ir::ValueType> in_types;
-        for (size_t i = 0; i < c.ins.size(); ++i) in_types.push_back(kiln::ir::ValueType::of(c.ins[i].dtype, c.ins[i].shape));
+        const std::vector<kiln::ir::ValueType> in_types = input_types(c);
         std::vector<const CudaTactic*> tactics = kiln::runtime::cuda::cuda_tactics_for(n, in_types);
         if (tactics.empty()) {
           untimed.push_back(where + ": no registered CUDA tactic");
@@ -286,7 +351,8 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < c.ins.size(); ++i) {
           ins.push_back(std::make_unique<Buffer>(c.ins[i].dtype, c.ins[i].shape));
           if (!c.ins[i].host_ints.empty())
-            CHECK_CUDA(cudaMemcpy(ins.back()->t.data, c.ins[i].host_ints.data(), ins.back()->t.nbytes(), cudaMemcpyHostToDevice));
+            CHECK_CUDA(cudaMemcpy(ins.back()->t.data, c.ins[i].host_ints.data(), ins.back()->t.nbytes(),
+                                  cudaMemcpyHostToDevice));
           else
             ins.back()->fill(static_cast<uint32_t>(7 + i), c.ins[i].lo, c.ins[i].hi, ctx.stream);
           if (c.ins[i].host_ints.empty()) bytes += static_cast<double>(ins.back()->t.nbytes());
@@ -322,17 +388,18 @@ int main(int argc, char** argv) {
   }
 
   std::printf("# kiln CUDA microbenchmark\n\n");
-  std::printf("Device %d: %s (sm_%d%d, %d SMs, %.0f MiB). Median of %d CUDA-event timings after 5 warm-ups; %lld "
-              "elements per tensor; bytes moved = what an ideal kernel reads + writes.\n\n",
-              o.device, props.name, props.major, props.minor, props.multiProcessorCount,
-              props.totalGlobalMem / 1048576.0, o.iterations, static_cast<long long>(o.elements));
+  std::printf(
+      "Device %d: %s (sm_%d%d, %d SMs, %.0f MiB). Median of %d CUDA-event timings after 5 warm-ups; %lld "
+      "elements per tensor; bytes moved = what an ideal kernel reads + writes.\n\n",
+      o.device, props.name, props.major, props.minor, props.multiProcessorCount, props.totalGlobalMem / 1048576.0,
+      o.iterations, static_cast<long long>(o.elements));
   std::printf("Copy bandwidth (cudaMemcpyAsync device-to-device, 1 GiB, read + write): **%.0f GB/s**\n\n", copy_gbs);
   std::printf("| op | dtype | tactic | bytes moved | time | GB/s | %% of copy |\n");
   std::printf("|---|---|---|---:|---:|---:|---:|\n");
   for (const Row& r : rows) {
     double gbs = r.bytes / (r.ms * 1e-3) / 1e9;
-    std::printf("| %s | %s | %s | %.1f MB | %.3f ms | %.0f | %.0f%% |\n", r.op.c_str(), r.dtype.c_str(), r.tactic.c_str(),
-                r.bytes / 1e6, r.ms, gbs, 100.0 * gbs / copy_gbs);
+    std::printf("| %s | %s | %s | %.1f MB | %.3f ms | %.0f | %.0f%% |\n", r.op.c_str(), r.dtype.c_str(),
+                r.tactic.c_str(), r.bytes / 1e6, r.ms, gbs, 100.0 * gbs / copy_gbs);
   }
   if (!untimed.empty()) {
     std::printf("\nNot timed:\n");

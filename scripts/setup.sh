@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config git
   protobuf-compiler libprotobuf-dev nlohmann-json3-dev libcli11-dev libssl-dev
-  libgtest-dev libgmock-dev clang-14 libclang-rt-14-dev clang-format python3-venv)
+  libgtest-dev libgmock-dev libopenblas-dev clang-14 libclang-rt-14-dev clang-format python3-venv)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -39,3 +39,10 @@ if(KILN_TSAN_TEST)
   set_tests_properties(backend_tsan PROPERTIES FIXTURES_REQUIRED test_models TIMEOUT 2400 RUN_SERIAL TRUE
                        PASS_REGULAR_EXPRESSION "backend tests under ThreadSanitizer: PASSED")
 endif()
+
+# The backend tests again on cuda:0 (KILN_TEST_DEVICE, tests/unit/backend_test_util.h) where a CUDA device exists;
+# skipped (77) elsewhere. docs/cuda-testing.md.
+add_test(NAME backend_cuda
+  COMMAND sh -c "if ! \"$1\" devices --json | grep -q '\"cuda:'; then echo 'skipped: no CUDA device'; exit 77; fi; KILN_TEST_DEVICE=cuda:0 exec \"$2\" --gtest_filter='Backend*'"
+          sh $<TARGET_FILE:kiln_cli> $<TARGET_FILE:kiln_tests>)
+set_tests_properties(backend_cuda PROPERTIES FIXTURES_REQUIRED test_models SKIP_RETURN_CODE 77 TIMEOUT 900)

@@ -19,6 +19,7 @@ struct BenchArgs {
   int warmup = 10, iterations = 50;
   double duration = 0;
   uint64_t seed = 0;
+  int threads = 0;
   bool json = false, cuda_graphs = false;
   BuildOptions b;
 };
@@ -32,6 +33,7 @@ double percentile(const std::vector<double>& sorted, double p) {
 
 int run_bench(BenchArgs& a, const CLI::App& sub) {
   a.b.prepare(sub);
+  if (a.threads > 0) kiln::set_cpu_threads(a.threads);
   ShapeMap shapes;
   for (const std::string& s : a.shapes)
     for (auto& [n, sh] : parse_shapes(s, "--shapes"))
@@ -90,6 +92,7 @@ int run_bench(BenchArgs& a, const CLI::App& sub) {
     for (const auto& info : e.inputs()) in[info.name] = inputs.at(info.name).shape();
     j["input_shapes"] = in;
     j["batch"] = batch;
+    j["threads"] = kiln::cpu_threads();
     j["warmup"] = a.warmup;
     j["iterations"] = ms.size();
     j["total_s"] = total_s;
@@ -116,7 +119,7 @@ int run_bench(BenchArgs& a, const CLI::App& sub) {
     os << "  built in " << std::fixed << std::setprecision(3) << src.build_seconds << " s\n" << std::defaultfloat;
   os << "  inputs:";
   for (const auto& info : e.inputs()) os << " " << info.name << " " << inputs.at(info.name).type_str();
-  os << "\n  " << a.warmup << " warm-up run(s), " << ms.size() << " timed run(s) in " << std::setprecision(4)
+  os << "\n  " << kiln::cpu_threads() << " CPU thread(s), " << a.warmup << " warm-up run(s), " << ms.size() << " timed run(s) in " << std::setprecision(4)
      << total_s * 1000.0 << " ms\n"
      << "  latency (ms): p50 " << p50 << "  p90 " << p90 << "  p99 " << p99 << "  mean " << mean << "  min "
      << sorted.front() << "  max " << sorted.back() << "  stddev " << stddev << "\n"
@@ -141,6 +144,8 @@ Command register_bench(CLI::App& parent) {
       ->allow_extra_args(false);
   sub->add_option("--seed", a.seed, "Seed of the random inputs (default 0)");
   sub->add_option("--int-range", a.int_range, "Random integer inputs from [LO, HI) (default 0:10)");
+  sub->add_option("--threads", a.threads, "CPU threads (default: KILN_CPU_THREADS, else the hardware threads)")
+      ->check(CLI::PositiveNumber);
   sub->add_flag("--json", a.json, "Print one JSON object instead of text");
   sub->add_flag("--cuda-graphs", a.cuda_graphs, "CUDA engines: replay each input shape's run as a CUDA graph");
   add_build_options(sub, a.b, false);

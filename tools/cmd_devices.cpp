@@ -18,8 +18,9 @@ void require_device(kiln::Target target, int device) {
   const int n = kiln::cuda_device_count();
   if (n == 0)
     throw kiln::Error(kiln::ErrorCode::InvalidArgument,
-                      "--target " + name + ": no CUDA device is visible on this machine (no GPU, no driver, or "
-                                           "CUDA_VISIBLE_DEVICES hides them); use --target cpu");
+                      "--target " + name +
+                          ": no CUDA device is visible on this machine (no GPU, no driver, or "
+                          "CUDA_VISIBLE_DEVICES hides them); use --target cpu");
   if (device < 0 || device >= n)
     throw kiln::Error(kiln::ErrorCode::InvalidArgument,
                       "--target " + name + ": no such CUDA device; this machine has " + std::to_string(n) +

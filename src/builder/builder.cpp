@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "builder/profiles.h"
+#include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
 #include "ir/op_registry.h"
 #include "kiln/builder.h"
@@ -102,14 +103,20 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
   }
 
+  // Input and output dtypes as the optimized graph has them (autocast may lower them).
+  for (auto& in : impl->inputs)
+    if (const ir::ValueType* t = impl->graph.type_of(in.name)) in.dtype = t->dtype;
+  for (auto& o : impl->outputs)
+    if (const ir::ValueType* t = impl->graph.type_of(o.name)) o.dtype = t->dtype;
+
   report(0.6, "tactics");
-  // The timing cache (when given): a known signature reuses its tactic; every choice is recorded and merged back.
+  // Candidates per node: from the timing cache when it knows the signature, else timed at the first profile's opt
+  // shapes (optimization_level 0: the heuristic, nothing timed); every choice is recorded and merged back.
   std::optional<builder::TimingCache> timing;
   const std::string timing_target = builder::timing_target(config.target, config.device);
   if (!config.timing_cache_path.empty()) timing = builder::TimingCache::load(config.timing_cache_path, &stats.timing_cache);
-  // Per node the candidate tactics, heuristic choice first.
-  std::vector<std::vector<std::string>> candidates;
   if (config.target == Target::Cuda) {
+    std::vector<std::vector<std::string>> candidates;
 #if KILN_WITH_CUDA
     std::vector<std::map<std::string, Shape>> max_shapes;
     for (const Profile& p : impl->profiles) {
@@ -119,51 +126,48 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     }
     candidates = runtime::cuda::cuda_tactic_candidates(impl->graph, max_shapes, config.workspace_size);
 #endif
-  } else {
-    for (const auto& n : impl->graph.nodes) {
-      std::vector<std::string> names;
-      for (const auto& t : runtime::cpu::tactics_for(n)) names.push_back(t.name);
-      if (names.empty()) KILN_THROW(Unsupported, n.label() << ": no CPU kernel (opset " << n.opset << ")");
-      candidates.push_back(std::move(names));
-    }
-  }
-  size_t i = 0;
-  for (size_t k = 0; k < impl->graph.nodes.size(); ++k) {
-    ir::Node& n = impl->graph.nodes[k];
-    const std::vector<std::string>& cands = candidates[k];
-    n.tactic = cands.front();  // the heuristic choice (untimed until timed tactics exist)
-    if (timing) {
-      const std::string sig = builder::tactic_signature(impl->graph, n);
-      const builder::TimingEntry* hit = timing->lookup(timing_target, sig);
-      bool used = false;
-      if (hit)
-        for (const auto& c : cands)
-          if (c == hit->tactic) used = true;
-      if (used) {
-        n.tactic = hit->tactic;
-        ++stats.timing_cache_hits;
-      } else {
-        ++stats.timing_cache_misses;
-        timing->record(timing_target, sig, builder::TimingEntry{n.tactic, -1, static_cast<int>(cands.size())});
+    if (candidates.size() != impl->graph.nodes.size())
+      KILN_THROW(Unsupported, "target cuda: this kiln build has no CUDA support");
+    size_t i = 0;
+    for (size_t k = 0; k < impl->graph.nodes.size(); ++k) {
+      ir::Node& n = impl->graph.nodes[k];
+      const std::vector<std::string>& cands = candidates[k];
+      n.tactic = cands.front();  // the heuristic choice (untimed until timed tactics exist)
+      if (timing) {
+        const std::string sig = builder::tactic_signature(impl->graph, n);
+        const builder::TimingEntry* hit = timing->lookup(timing_target, sig);
+        bool used = false;
+        if (hit)
+          for (const auto& c : cands)
+            if (c == hit->tactic) used = true;
+        if (used) {
+          n.tactic = hit->tactic;
+          ++stats.timing_cache_hits;
+        } else {
+          ++stats.timing_cache_misses;
+          timing->record(timing_target, sig, builder::TimingEntry{n.tactic, -1, static_cast<int>(cands.size())});
+        }
       }
+      if (config.progress && impl->graph.nodes.size() > 50 && ++i % 50 == 0)
+        report(0.6 + 0.35 * double(i) / double(impl->graph.nodes.size()), "tactics " + std::to_string(i) + "/" +
+                                                                              std::to_string(impl->graph.nodes.size()));
     }
-    if (config.progress && impl->graph.nodes.size() > 50 && ++i % 50 == 0)
-      report(0.6 + 0.35 * double(i) / double(impl->graph.nodes.size()), "tactics " + std::to_string(i) + "/" +
-                                                                            std::to_string(impl->graph.nodes.size()));
-  }
-  if (config.target == Target::Cuda) {
     size_t host = 0;
     for (const auto& n : impl->graph.nodes) host += n.tactic == "host";
     if (host) KILN_INFO("build: " << host << " of " << impl->graph.nodes.size() << " nodes run with the host fallback");
+  } else {
+    builder::TacticTimingOptions topt;
+    topt.time = config.optimization_level > 0;
+    if (config.optimization_level >= 4) topt.ref_budget_ms = -1;  // every candidate on every node
+    builder::choose_cpu_tactics(impl->graph, impl->inputs, impl->profiles.front(), timing ? &*timing : nullptr,
+                                timing_target, topt, stats, [&](size_t done, size_t total) {
+                                  report(0.6 + 0.35 * double(done) / double(total),
+                                         "tactics " + std::to_string(done) + "/" + std::to_string(total));
+                                });
   }
   stats.nodes = impl->graph.nodes.size();
   if (timing && stats.timing_cache_misses > 0 && timing->save_merged(config.timing_cache_path))
     stats.timing_cache += ", saved";
-  // Input and output dtypes as the optimized graph has them (autocast may lower them).
-  for (auto& in : impl->inputs)
-    if (const ir::ValueType* t = impl->graph.type_of(in.name)) in.dtype = t->dtype;
-  for (auto& o : impl->outputs)
-    if (const ir::ValueType* t = impl->graph.type_of(o.name)) o.dtype = t->dtype;
 
   impl->target = "cpu";
   if (config.target == Target::Cuda) {

@@ -200,8 +200,9 @@ std::string tactic_signature(const ir::Graph& g, const ir::Node& n) {
 
 std::string timing_target(Target target, int device) {
   if (target == Target::Cpu) {
+    // The thread count is part of the target: a tactic that wins on one thread may lose on eight.
     static const std::string cpu = "cpu:" + timing_cache_impl::cpu_model_name();
-    return cpu;
+    return cpu + " (" + std::to_string(cpu_threads()) + (cpu_threads() == 1 ? " thread)" : " threads)");
   }
   try {
     return "cuda:" + cuda_device_name(device);

@@ -97,8 +97,7 @@ Options parse(int argc, char** argv) {
       long j = std::strtol(v.c_str(), &end, 10);
       if (v.empty() || *end != '\0' || j < 1 || j > 256) usage("--jobs needs 1..256, got " + v);
       o.jobs = static_cast<int>(j);
-    }
-    else if (a == "--floor")
+    } else if (a == "--floor")
       o.floor = value();
     else if (a == "--tolerances")
       o.tolerances = value();

@@ -46,11 +46,13 @@ class Cli : public ::testing::Test {
     fs::remove_all(dir_, ec);
   }
 
-  // Runs `kiln ARGS` with stdout and stderr captured.
-  static Result cli(const std::string& args) {
+  // Runs `kiln ARGS` with stdout and stderr captured (`env`: "NAME=value" assignments for the command).
+  static Result cli(const std::string& args) { return cli_env("", args); }
+  static Result cli_env(const std::string& env, const std::string& args) {
     static int n = 0;
     fs::path o = dir_ / ("stdout" + std::to_string(n)), e = dir_ / ("stderr" + std::to_string(n++));
-    std::string cmd = q(kCli) + " " + args + " >" + q(o.string()) + " 2>" + q(e.string());
+    std::string cmd = env + (env.empty() ? "" : " ") + q(kCli) + " " + args + " >" + q(o.string()) + " 2>" +
+                      q(e.string());
     int st = std::system(cmd.c_str());
     Result r;
     r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -275,6 +277,16 @@ TEST_F(Cli, BenchJson) {
   Result t = cli("bench " + model("mlp.onnx") + " --iterations 3");  // text, built on the fly
   EXPECT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("p99"), std::string::npos) << t.out;
+  // --threads sets the CPU executor's threads, and the result says so (as does KILN_CPU_THREADS).
+  for (int threads : {1, 3}) {
+    Result th = cli("bench " + q(plan) + " --iterations 2 --shapes x:4x4 --json --threads " + std::to_string(threads));
+    ASSERT_EQ(th.code, 0) << th.err;
+    EXPECT_EQ(nlohmann::json::parse(th.out)["threads"].get<int>(), threads);
+  }
+  Result env = cli_env("KILN_CPU_THREADS=2", "bench " + q(plan) + " --iterations 2 --shapes x:4x4 --json");
+  ASSERT_EQ(env.code, 0) << env.err;
+  EXPECT_EQ(nlohmann::json::parse(env.out)["threads"].get<int>(), 2);
+  EXPECT_NE(cli("bench " + q(plan) + " --threads 0").code, 0);
 }
 
 TEST_F(Cli, InspectJson) {

@@ -1,5 +1,6 @@
 #include "runtime/cpu/cpu_executor.h"
 
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <unordered_map>
@@ -9,7 +10,6 @@
 #include "util/error.h"
 
 namespace kiln::runtime::cpu {
-namespace {
 
 std::vector<std::vector<std::string>> plan_frees(const ir::Graph& g) {
   std::set<std::string> keep(g.outputs.begin(), g.outputs.end());
@@ -23,10 +23,12 @@ std::vector<std::vector<std::string>> plan_frees(const ir::Graph& g) {
   return frees;
 }
 
+namespace {
+
 // `outer`: values of enclosing graphs a subgraph reads by name (nullptr for a top-level graph).
 TensorMap execute(const ir::Graph& g, const std::vector<ir::KernelFn>& kernels,
                   const std::vector<std::vector<std::string>>& frees, const TensorMap& inputs,
-                  const TensorMap* outer = nullptr) {
+                  const TensorMap* outer = nullptr, std::vector<double>* node_ms = nullptr) {
   std::unordered_map<std::string, Tensor> env;
   if (outer)
     for (const auto& [name, t] : *outer) env[name] = t;
@@ -55,7 +57,13 @@ TensorMap execute(const ir::Graph& g, const std::vector<ir::KernelFn>& kernels,
       ins.push_back(&it->second);
     }
     outs.assign(n.outputs.size(), Tensor());
-    kernels[i](n, ins, outs);
+    if (node_ms) {
+      const auto t0 = std::chrono::steady_clock::now();
+      kernels[i](n, ins, outs);
+      (*node_ms)[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      kernels[i](n, ins, outs);
+    }
     for (size_t o = 0; o < n.outputs.size(); ++o)
       if (!n.outputs[o].empty()) env[n.outputs[o]] = std::move(outs[o]);
     for (const auto& v : frees[i]) env.erase(v);
@@ -103,7 +111,16 @@ CpuExecutor::CpuExecutor(std::shared_ptr<const detail::EngineImpl> engine) : eng
   frees_ = plan_frees(engine_->graph);
 }
 
-TensorMap CpuExecutor::run(const TensorMap& inputs) { return execute(engine_->graph, kernels_, frees_, inputs); }
+TensorMap CpuExecutor::run(const TensorMap& inputs) {
+  if (!profiling_) return execute(engine_->graph, kernels_, frees_, inputs);
+  node_ms_.resize(engine_->graph.nodes.size(), 0.0);
+  return execute(engine_->graph, kernels_, frees_, inputs, nullptr, &node_ms_);
+}
+
+void CpuExecutor::set_profiling(bool on) {
+  profiling_ = on;
+  node_ms_.assign(on ? engine_->graph.nodes.size() : 0, 0.0);
+}
 
 TensorMap run_graph_reference(const ir::Graph& g, const TensorMap& inputs) {
   register_subgraph_runner();

@@ -14,12 +14,20 @@ class CpuExecutor {
  public:
   explicit CpuExecutor(std::shared_ptr<const detail::EngineImpl> engine);
   TensorMap run(const TensorMap& inputs);
+  // Per-node wall time, summed over the runs since profiling was switched on (for bench/cpu_profile.cpp).
+  void set_profiling(bool on);
+  const std::vector<double>& node_ms() const { return node_ms_; }
 
  private:
   std::shared_ptr<const detail::EngineImpl> engine_;
   std::vector<ir::KernelFn> kernels_;            // per node
   std::vector<std::vector<std::string>> frees_;  // per node: values dead after it
+  bool profiling_ = false;
+  std::vector<double> node_ms_;
 };
+
+// Per node: the values that are dead after it (last read there; graph outputs and constants are never listed).
+std::vector<std::vector<std::string>> plan_frees(const ir::Graph& g);
 
 // Runs a bare graph with reference kernels (the oracle path, used by tests and folding).
 TensorMap run_graph_reference(const ir::Graph& g, const TensorMap& inputs);

@@ -1,0 +1,46 @@
+// The builder's "tactics" step on the CPU: for every node, the candidate tactics (runtime/cpu/cpu_tactics.h) are
+// looked up in the timing cache, or timed on the node's real inputs at the first profile's opt shapes, and the
+// winner is recorded in the node and the cache (docs/cpu.md).
+//
+// Timing runs the graph once, node by node, on random non-zero inputs (floats in [-1, 1), integers 0 or 1, inputs
+// with a default take their default). A node with several candidates runs each once (warm-up), then all of them in
+// rounds, one run each per round (at least min_runs rounds and min_total_ms per candidate, at most max_runs), so a
+// change of load on a shared machine hits every candidate alike; the median counts, and the winner's outputs feed
+// the next nodes. A candidate replaces the current choice only when its median is more than `tie` below it, so ties
+// go to the heuristic (the first candidate). A candidate whose warm-up is `cutoff` times slower than the best
+// warm-up is not run again, and "ref" is skipped where a faster candidate's warm-up already took more than
+// `ref_budget_ms`. A warm cache times nothing: when every node with several candidates has a timed cache entry,
+// the graph is not run at all.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "builder/timing_cache.h"
+#include "ir/graph.h"
+#include "kiln/builder.h"
+#include "kiln/engine.h"
+#include "kiln/profile.h"
+
+namespace kiln::builder {
+
+struct TacticTimingOptions {
+  bool time = true;          // false (optimization_level 0): the heuristic candidate, nothing timed
+  int min_runs = 5;
+  int max_runs = 50;
+  double min_total_ms = 2.0;
+  double tie = 0.05;         // a challenger must be > 5% faster than the current choice
+  double cutoff = 3.0;       // a warm-up this many times slower than the current choice ends a candidate
+  // "ref" (the naive oracle kernel) is not run where another candidate already took longer than this: on such nodes
+  // it is 10x to 100x slower and cannot win, and running it once would cost seconds on real models. < 0: always run.
+  double ref_budget_ms = 0.5;
+};
+
+// Sets node.tactic for every node of `g` and fills stats.tactics_timed / timing_cache_hits / timing_cache_misses.
+// `cache` may be null (no timing cache); `inputs` are the engine's inputs and `profile` gives their opt shapes.
+// `progress(done, total)` is called now and then.
+void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, const Profile& profile,
+                        TimingCache* cache, const std::string& target, const TacticTimingOptions& opt,
+                        BuildStats& stats, const std::function<void(size_t, size_t)>& progress = nullptr);
+
+}  // namespace kiln::builder

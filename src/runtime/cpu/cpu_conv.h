@@ -1,0 +1,32 @@
+// Conv CPU tactics shared pieces: the geometry every Conv tactic reads (cpu_conv.cpp) and the "direct" tactic
+// (cpu_conv_direct.cpp).
+#pragma once
+#include <vector>
+
+#include "ops/spatial.h"
+#include "runtime/cpu/cpu_tactics.h"
+
+namespace kiln::runtime::cpu::cpu_conv {
+
+struct ConvArgs {
+  const Tensor* x = nullptr;
+  const Tensor* w = nullptr;
+  const Tensor* b = nullptr;
+  int64_t N = 0, C = 0, M = 0, G = 1, Cg = 0, Mg = 0;
+  ops::Window3 win{};
+  int64_t in_sp = 0, out_sp = 0, k_sp = 0;
+  Shape y_shape;
+};
+
+// Reads the geometry; false when this tactic does not handle the inputs (the reference kernel then runs, and
+// reports any malformed input with its own message).
+bool conv_args(const ir::Node& n, const std::vector<const Tensor*>& in, ConvArgs& a);
+
+// Float convolutions with input rank 3..5.
+bool supports_conv(const ir::Node& n, const std::vector<const ir::ValueType*>& in);
+
+// "direct": 1-D and 2-D convolutions with stride 1 along the last axis (cpu_conv_direct.cpp).
+void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out);
+bool supports_direct(const ir::Node& n, const std::vector<const ir::ValueType*>& in);
+
+}  // namespace kiln::runtime::cpu::cpu_conv

@@ -1,0 +1,255 @@
+// "fast" pooling CPU tactics, float32 only: MaxPool (without the Indices output), AveragePool, GlobalAveragePool,
+// GlobalMaxPool. Per (image, channel) plane, split over kiln's threads. 1-D and 2-D windows are separable: maxima
+// (or sums) along each input row first, then down the columns, vectorized. MaxPool keeps the reference's results: a
+// plane holding a NaN (the reference keeps a NaN only where it is a window's first valid tap) and 3-D windows take
+// the general path, which walks the taps in the reference's order over whole output rows. AveragePool divides by the
+// valid count, or with count_include_pad by the count of taps inside input + pads.
+#include <cmath>
+#include <limits>
+
+#include "ops/spatial.h"
+#include "runtime/cpu/cpu_math.h"
+#include "runtime/cpu/cpu_tactics.h"
+#include "runtime/cpu/cpu_util.h"
+#include "runtime/cpu/thread_pool.h"
+
+namespace kiln::runtime::cpu {
+namespace cpu_pool {
+
+using ops::Window3;
+
+// Geometry of MaxPool / AveragePool; false when the fast path does not apply (the reference then runs).
+bool pool_window(const ir::Node& n, const Tensor& x, bool is_max, Window3& w, Shape& ys) {
+  if (x.dtype() != DType::Float32 || x.rank() < 3 || x.rank() > 5 || !n.has_attr("kernel_shape")) return false;
+  const size_t nsp = static_cast<size_t>(x.rank() - 2);
+  std::vector<int64_t> ks = n.attr_ints("kernel_shape", {});
+  if (ks.size() != nsp) return false;
+  for (int64_t k : ks)
+    if (k <= 0) return false;
+  if (is_max && n.attr_int("storage_order", 0) != 0 && n.attr_int("storage_order", 0) != 1) return false;
+  const bool dil = is_max ? n.opset >= 10 : n.opset >= 19;
+  ops::SpatialAttrs sp = ops::read_spatial_attrs(n, nsp, ks, n.opset >= 10, dil);
+  w = ops::make_window3(n, sp, x.shape());
+  ys = {x.shape()[0], x.shape()[1]};
+  for (size_t i = 0; i < nsp; ++i) ys.push_back(w.out[3 - nsp + i]);
+  return true;
+}
+
+// Calls f(k0, k1, k2, o0, o1, i0, i1, vlo, vhi, base2) for every tap and output row with valid (i0, i1), in the
+// reference's tap order; output positions [vlo, vhi) of the row read input column o2 * s2 + base2.
+template <class F>
+void for_taps(const Window3& w, F&& f) {
+  for (int64_t k0 = 0; k0 < w.k[0]; ++k0)
+    for (int64_t k1 = 0; k1 < w.k[1]; ++k1)
+      for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
+        const int64_t base2 = k2 * w.d[2] - w.pb[2];
+        int64_t vlo, vhi;
+        valid_range(w.s[2], base2, w.in[2], 0, w.out[2], vlo, vhi);
+        if (vhi <= vlo) continue;
+        for (int64_t o0 = 0; o0 < w.out[0]; ++o0) {
+          const int64_t i0 = o0 * w.s[0] - w.pb[0] + k0 * w.d[0];
+          if (i0 < 0 || i0 >= w.in[0]) continue;
+          for (int64_t o1 = 0; o1 < w.out[1]; ++o1) {
+            const int64_t i1 = o1 * w.s[1] - w.pb[1] + k1 * w.d[1];
+            if (i1 < 0 || i1 >= w.in[1]) continue;
+            f(o0, o1, i0, i1, vlo, vhi, base2);
+          }
+        }
+      }
+}
+
+// 1-D / 2-D windows (no taps along Window3's first axis) go through the separable path.
+bool separable(const Window3& w) { return w.in[0] == 1 && w.k[0] == 1 && w.out[0] == 1; }
+
+KILN_CPU_CLONES bool has_nan(const float* x, int64_t n) {
+  int32_t any = 0;
+  for (int64_t i = 0; i < n; ++i) any |= x[i] != x[i];
+  return any != 0;
+}
+
+// Separable max (is_max) or sum over one plane: per input row the horizontal result for every output column
+// (into `hrow`, [in rows, out cols]), then per output row the vertical combination of the valid rows. Max assumes
+// a NaN-free plane; windows without a valid tap give -inf (max) or 0 (sum).
+KILN_CPU_CLONES void pool_plane_2d(const float* xp, float* yp, const Window3& w, float* hrow, bool is_max) {
+  const int64_t H = w.in[1], W = w.in[2], OH = w.out[1], OW = w.out[2];
+  const float init = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+  for (int64_t h = 0; h < H; ++h) {
+    float* hr = hrow + h * OW;
+    const float* xr = xp + h * W;
+    for (int64_t o = 0; o < OW; ++o) hr[o] = init;
+    for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
+      const int64_t base = k2 * w.d[2] - w.pb[2], s = w.s[2];
+      int64_t vlo, vhi;
+      valid_range(s, base, W, 0, OW, vlo, vhi);
+      if (is_max)
+        for (int64_t o = vlo; o < vhi; ++o) hr[o] = std::max(hr[o], xr[o * s + base]);
+      else
+        for (int64_t o = vlo; o < vhi; ++o) hr[o] += xr[o * s + base];
+    }
+  }
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    float* yr = yp + oh * OW;
+    for (int64_t o = 0; o < OW; ++o) yr[o] = init;
+    for (int64_t k1 = 0; k1 < w.k[1]; ++k1) {
+      const int64_t i1 = oh * w.s[1] - w.pb[1] + k1 * w.d[1];
+      if (i1 < 0 || i1 >= H) continue;
+      const float* hr = hrow + i1 * OW;
+      if (is_max)
+        for (int64_t o = 0; o < OW; ++o) yr[o] = std::max(yr[o], hr[o]);
+      else
+        for (int64_t o = 0; o < OW; ++o) yr[o] += hr[o];
+    }
+  }
+}
+
+void maxpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  const bool want_idx = out.size() > 1 && n.outputs.size() > 1 && !n.outputs[1].empty();
+  Window3 w;
+  Shape ys;
+  if (in.size() != 1 || !in[0] || want_idx || !pool_window(n, *in[0], true, w, ys)) return run_reference(n, in, out);
+  const Tensor& x = *in[0];
+  Tensor y = uninit_tensor(DType::Float32, ys);
+  const int64_t planes = ys[0] * ys[1], in_sp = w.in[0] * w.in[1] * w.in[2], P = w.out[0] * w.out[1] * w.out[2];
+  const float* px = x.as<float>();
+  float* py = y.mutable_as<float>();
+  const bool sep = separable(w);
+  parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
+    std::vector<uint8_t> seen(static_cast<size_t>(P));
+    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[1] * w.out[2]) : 0);
+    for (int64_t p = lo; p < hi; ++p) {
+      const float* xp = px + p * in_sp;
+      float* yp = py + p * P;
+      if (sep && !has_nan(xp, in_sp)) {  // NaN-free: the plain max is the reference's result
+        pool_plane_2d(xp, yp, w, hrow.data(), true);
+        continue;
+      }
+      std::fill(seen.begin(), seen.end(), 0);
+      for_taps(w, [&](int64_t o0, int64_t o1, int64_t i0, int64_t i1, int64_t vlo, int64_t vhi, int64_t base2) {
+        const float* xr = xp + (i0 * w.in[1] + i1) * w.in[2] + base2;
+        const int64_t row = (o0 * w.out[1] + o1) * w.out[2];
+        float* yr = yp + row;
+        uint8_t* sr = seen.data() + row;
+        const int64_t s2 = w.s[2];
+        for (int64_t o = vlo; o < vhi; ++o) {
+          const float v = xr[o * s2];
+          yr[o] = (!sr[o] || v > yr[o]) ? v : yr[o];
+          sr[o] = 1;
+        }
+      });
+      for (int64_t o = 0; o < P; ++o)
+        if (!seen[static_cast<size_t>(o)]) yp[o] = -std::numeric_limits<float>::infinity();
+    }
+  });
+  out[0] = y;
+}
+
+// Per output index of one axis: how many taps fall inside [0, in) (valid) and inside [-pb, in + pe) (padded).
+void axis_counts(const Window3& w, int d, std::vector<int64_t>& valid, std::vector<int64_t>& padded) {
+  valid.assign(static_cast<size_t>(w.out[d]), 0);
+  padded.assign(static_cast<size_t>(w.out[d]), 0);
+  for (int64_t o = 0; o < w.out[d]; ++o)
+    for (int64_t k = 0; k < w.k[d]; ++k) {
+      const int64_t i = o * w.s[d] - w.pb[d] + k * w.d[d];
+      valid[static_cast<size_t>(o)] += i >= 0 && i < w.in[d];
+      padded[static_cast<size_t>(o)] += i >= -w.pb[d] && i < w.in[d] + w.pe[d];
+    }
+}
+
+void avgpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  Window3 w;
+  Shape ys;
+  if (in.size() != 1 || !in[0] || out.size() != 1 || !pool_window(n, *in[0], false, w, ys))
+    return run_reference(n, in, out);
+  const bool include_pad = n.attr_int("count_include_pad", 0) != 0;
+  const Tensor& x = *in[0];
+  Tensor y = uninit_tensor(DType::Float32, ys);
+  const int64_t planes = ys[0] * ys[1], in_sp = w.in[0] * w.in[1] * w.in[2], P = w.out[0] * w.out[1] * w.out[2];
+  // 1 / divisor per output position (NaN where no tap is valid, as in the reference).
+  std::vector<int64_t> v[3], pd[3];
+  for (int d = 0; d < 3; ++d) axis_counts(w, d, v[d], pd[d]);
+  std::vector<float> inv(static_cast<size_t>(P));
+  for (int64_t o0 = 0, o = 0; o0 < w.out[0]; ++o0)
+    for (int64_t o1 = 0; o1 < w.out[1]; ++o1)
+      for (int64_t o2 = 0; o2 < w.out[2]; ++o2, ++o) {
+        const int64_t cnt = v[0][o0] * v[1][o1] * v[2][o2];
+        const int64_t div = include_pad ? pd[0][o0] * pd[1][o1] * pd[2][o2] : cnt;
+        inv[static_cast<size_t>(o)] = div > 0 ? 1.0f / static_cast<float>(div) : std::nanf("");
+      }
+  const float* px = x.as<float>();
+  float* py = y.mutable_as<float>();
+  const bool sep = separable(w);
+  parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
+    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[1] * w.out[2]) : 0);
+    for (int64_t p = lo; p < hi; ++p) {
+      const float* xp = px + p * in_sp;
+      float* yp = py + p * P;
+      if (sep) {
+        pool_plane_2d(xp, yp, w, hrow.data(), false);
+        for (int64_t o = 0; o < P; ++o) yp[o] *= inv[static_cast<size_t>(o)];
+        continue;
+      }
+      std::fill(yp, yp + P, 0.0f);
+      for_taps(w, [&](int64_t o0, int64_t o1, int64_t i0, int64_t i1, int64_t vlo, int64_t vhi, int64_t base2) {
+        const float* xr = xp + (i0 * w.in[1] + i1) * w.in[2] + base2;
+        float* yr = yp + (o0 * w.out[1] + o1) * w.out[2];
+        const int64_t s2 = w.s[2];
+        for (int64_t o = vlo; o < vhi; ++o) yr[o] += xr[o * s2];
+      });
+      for (int64_t o = 0; o < P; ++o) yp[o] *= inv[static_cast<size_t>(o)];
+    }
+  });
+  out[0] = y;
+}
+
+void global_fast(bool is_max, const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  if (in.size() != 1 || !in[0] || in[0]->dtype() != DType::Float32 || in[0]->rank() < 3)
+    return run_reference(n, in, out);
+  const Tensor& x = *in[0];
+  Shape ys = {x.shape()[0], x.shape()[1]};
+  ys.resize(x.shape().size(), 1);
+  Tensor y = uninit_tensor(DType::Float32, ys);
+  const int64_t planes = ys[0] * ys[1], sp = planes == 0 ? 0 : x.numel() / planes;
+  const float* px = x.as<float>();
+  float* py = y.mutable_as<float>();
+  parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, sp)), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const float* xp = px + p * sp;
+      if (is_max) {
+        float acc = -std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < sp; ++i) acc = xp[i] > acc ? xp[i] : acc;
+        py[p] = acc;
+      } else {
+        double acc = 0;  // float64, like the reference: large planes keep their precision
+        for (int64_t i = 0; i < sp; ++i) acc += xp[i];
+        py[p] = sp > 0 ? static_cast<float>(acc / static_cast<double>(sp)) : std::nanf("");
+      }
+    }
+  });
+  out[0] = y;
+}
+
+bool supports_f32(const ir::Node&, const std::vector<const ir::ValueType*>& in) {
+  return !in.empty() && in[0] && in[0]->dtype == DType::Float32;
+}
+
+}  // namespace cpu_pool
+
+void register_pool_tactics() {
+  using namespace cpu_pool;
+  register_cpu_tactic("", "MaxPool", {"fast", maxpool_fast, supports_f32});
+  register_cpu_tactic("", "AveragePool", {"fast", avgpool_fast, supports_f32});
+  register_cpu_tactic("", "GlobalAveragePool",
+                      {"fast",
+                       [](const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+                         global_fast(false, n, in, out);
+                       },
+                       supports_f32});
+  register_cpu_tactic("", "GlobalMaxPool",
+                      {"fast",
+                       [](const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+                         global_fast(true, n, in, out);
+                       },
+                       supports_f32});
+}
+
+}  // namespace kiln::runtime::cpu

@@ -1,0 +1,170 @@
+#include "runtime/cpu/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kiln/device.h"
+#include "util/log.h"
+
+namespace kiln::runtime::cpu {
+namespace {
+
+thread_local bool t_in_pool_loop = false;
+
+int default_threads() {
+  if (const char* e = std::getenv("KILN_CPU_THREADS")) {
+    char* end = nullptr;
+    long v = std::strtol(e, &end, 10);
+    if (end != e && *end == '\0' && v >= 1) return static_cast<int>(std::min<long>(v, 1024));
+    KILN_WARN("KILN_CPU_THREADS='" << e << "' is not a positive integer; using the hardware threads");
+  }
+  unsigned h = std::thread::hardware_concurrency();
+  return h ? static_cast<int>(h) : 1;
+}
+
+// Workers wait on a condition variable; chunks are claimed under the mutex (there are at most `threads` of them).
+class Pool {
+ public:
+  explicit Pool(int threads) {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  void run(int64_t chunks, const std::function<void(int64_t)>& chunk) {
+    std::unique_lock<std::mutex> lk(m_);
+    job_ = &chunk;
+    chunks_ = chunks;
+    next_ = 0;
+    remaining_ = chunks;
+    error_ = nullptr;
+    cv_.notify_all();
+    drain(lk);
+    done_.wait(lk, [&] { return remaining_ == 0; });
+    job_ = nullptr;
+    std::exception_ptr e = error_;
+    error_ = nullptr;
+    lk.unlock();
+    if (e) std::rethrow_exception(e);
+  }
+
+ private:
+  // Runs chunks until none is left to claim; `lk` is held on entry and exit.
+  void drain(std::unique_lock<std::mutex>& lk) {
+    while (job_ && next_ < chunks_) {
+      const int64_t c = next_++;
+      const std::function<void(int64_t)>* job = job_;
+      lk.unlock();
+      std::exception_ptr e;
+      t_in_pool_loop = true;
+      try {
+        (*job)(c);
+      } catch (...) {
+        e = std::current_exception();
+      }
+      t_in_pool_loop = false;
+      lk.lock();
+      if (e && !error_) error_ = e;
+      if (--remaining_ == 0) done_.notify_all();
+    }
+  }
+
+  void work() {
+    std::unique_lock<std::mutex> lk(m_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || (job_ && next_ < chunks_); });
+      if (stop_) return;
+      drain(lk);
+    }
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_, done_;
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t chunks_ = 0, next_ = 0, remaining_ = 0;
+  std::exception_ptr error_;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+};
+
+struct Global {
+  std::mutex busy;                 // held by the one caller using the pool (and by set_cpu_threads)
+  std::atomic<int> threads{0};     // 0 = not read yet
+  std::unique_ptr<Pool> pool;      // guarded by `busy`; rebuilt when the count changes
+};
+
+Global& global() {
+  static Global* g = new Global();  // never destroyed: workers must not outlive a destroyed pool at exit
+  return *g;
+}
+
+}  // namespace
+
+int cpu_threads() {
+  Global& g = global();
+  int t = g.threads.load(std::memory_order_relaxed);
+  if (t == 0) {
+    int d = default_threads();
+    g.threads.compare_exchange_strong(t, d);
+    t = g.threads.load(std::memory_order_relaxed);
+  }
+  return t;
+}
+
+void set_cpu_threads(int n) {
+  Global& g = global();
+  std::lock_guard<std::mutex> lk(g.busy);
+  g.threads.store(n >= 1 ? std::min(n, 1024) : default_threads());
+  g.pool.reset();
+}
+
+int64_t parallel_chunks(int64_t n, int64_t grain) {
+  if (n <= 0) return 0;
+  if (t_in_pool_loop) return 1;
+  const int64_t by_grain = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
+  return std::min<int64_t>({by_grain, static_cast<int64_t>(cpu_threads()), n});
+}
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  const int64_t chunks = parallel_chunks(n, grain);
+  if (chunks <= 1) {
+    fn(0, n);
+    return;
+  }
+  Global& g = global();
+  std::unique_lock<std::mutex> busy(g.busy, std::try_to_lock);
+  if (!busy.owns_lock()) {  // another thread's loop is on the pool: run this one here
+    fn(0, n);
+    return;
+  }
+  const int threads = cpu_threads();
+  if (!g.pool || g.pool->threads() != threads) {
+    g.pool.reset();
+    g.pool = std::make_unique<Pool>(threads);
+  }
+  const int64_t used = std::min<int64_t>(chunks, threads);
+  g.pool->run(used, [&](int64_t c) { fn(n * c / used, n * (c + 1) / used); });
+}
+
+}  // namespace kiln::runtime::cpu
+
+namespace kiln {
+int cpu_threads() { return runtime::cpu::cpu_threads(); }
+void set_cpu_threads(int n) { runtime::cpu::set_cpu_threads(n); }
+}  // namespace kiln

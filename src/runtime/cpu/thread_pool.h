@@ -1,0 +1,29 @@
+// kiln's CPU thread pool: a few workers that split one loop among themselves and the calling thread.
+//
+// The thread count is KILN_CPU_THREADS when set to a positive integer, else the hardware threads
+// (std::thread::hardware_concurrency()); set_cpu_threads() changes it at run time (tests, benchmarks).
+// One loop runs on the pool at a time: a second caller (another ExecutionContext on another thread) and any call
+// made from inside a pool loop run their loop inline, on their own thread, so nothing waits for the pool and
+// nothing deadlocks. OpenBLAS is kept single-threaded (cpu_blas.h) and its calls are split over this pool, so there
+// is one set of threads.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace kiln::runtime::cpu {
+
+// Threads the CPU kernels use (>= 1).
+int cpu_threads();
+// Sets the thread count for later loops; n <= 0 restores the default (KILN_CPU_THREADS, else hardware threads).
+// Waits for a loop in flight to finish.
+void set_cpu_threads(int n);
+
+// Runs fn(begin, end) over [0, n) in contiguous chunks of at least `grain` items (>= 1), one chunk per thread at
+// most, the caller taking part. Returns when every chunk is done; an exception thrown by a chunk is rethrown here
+// (the first one, after all chunks have finished).
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+// How many chunks parallel_for(n, grain, ...) would use now (1 = runs inline).
+int64_t parallel_chunks(int64_t n, int64_t grain);
+
+}  // namespace kiln::runtime::cpu

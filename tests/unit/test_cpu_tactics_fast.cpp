@@ -1,0 +1,203 @@
+// The "fast" elementwise and pooling CPU tactics against the reference kernels: broadcasting layouts, special values
+// (NaN, +-inf, overflow and underflow of exp), dense ranges for the vectorized exp / tanh / erf, and pooling with
+// pads, strides, dilations, ceil_mode and count_include_pad; at 1, 2 and 3 threads.
+#include <cmath>
+#include <limits>
+
+#include "cpu_tactics_test_util.h"
+
+namespace kiln::test_ops {
+namespace {
+
+using namespace cpu_tactics_test;
+
+// -20 .. 20 in steps of 1/64, then special values.
+Tensor special_values() {
+  std::vector<float> v;
+  for (int i = -1280; i <= 1280; ++i) v.push_back(static_cast<float>(i) / 64.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float s : {std::nanf(""), inf, -inf, 88.0f, 88.7f, 88.8f, 100.0f, -87.0f, -88.5f, -100.0f, 1e-6f, -1e-6f,
+                  3e-4f, -3e-4f, 0.0f, -0.0f, 7.9f, 8.5f, -8.5f, 3.99f, 4.5f, -4.5f, 1e30f, -1e30f})
+    v.push_back(s);
+  return f32({static_cast<int64_t>(v.size())}, v);
+}
+
+TEST(CpuTacticsFast, UnaryOpsIncludingSpecialValues) {
+  const Tensor x = special_values();
+  for_thread_counts([&](int) {
+    for (const char* op : {"Relu", "Sigmoid", "Tanh", "Exp", "Erf", "Neg", "Abs", "HardSwish"})
+      check_tactics(op, 14, {x}, {}, {"fast"});
+    for (const char* op : {"Sqrt", "Reciprocal"}) check_tactics(op, 13, {x}, {}, {"fast"});
+    check_tactics("LeakyRelu", 16, {x}, {{"alpha", 0.2f}}, {"fast"});
+    check_tactics("HardSigmoid", 6, {x}, {{"alpha", 0.3f}, {"beta", 0.4f}}, {"fast"});
+    check_tactics("Gelu", 20, {x}, {}, {"fast"});
+    check_tactics("Gelu", 20, {x}, {{"approximate", std::string("tanh")}}, {"fast"});
+    check_tactics("Clip", 13, {x, f32({}, {-1.5f}), f32({}, {2.25f})}, {}, {"fast"});
+    check_tactics("Clip", 13, {x, Omit(), f32({}, {0.5f})}, {}, {"fast"});
+    check_tactics("Clip", 6, {x}, {{"min", 0.0f}, {"max", 6.0f}}, {"fast"});
+    // A big tensor, split over the threads.
+    check_tactics("Sigmoid", 13, {rand_f32({3, 70000}, 3)}, {}, {"fast"});
+  });
+}
+
+TEST(CpuTacticsFast, UnaryOtherDtypesHaveOnlyRef) {
+  EXPECT_EQ(check_tactics("Relu", 14, {f16({3}, {-1.f, 0.f, 2.f})}, {}, {}), std::vector<std::string>{"ref"});
+  EXPECT_EQ(check_tactics("Relu", 14, {i64({3}, {-1, 0, 2})}, {}, {}), std::vector<std::string>{"ref"});
+}
+
+TEST(CpuTacticsFast, BinaryOpsBroadcastLayouts) {
+  for_thread_counts([](int) {
+    const std::vector<std::pair<Shape, Shape>> shapes = {
+        {{2, 3, 5, 7}, {2, 3, 5, 7}},       // same shape
+        {{2, 3, 5, 7}, {}},                 // scalar right
+        {{1}, {4, 9}},                      // one-element left
+        {{2, 3, 5, 7}, {2, 3, 1, 1}},       // per-channel (squeeze-excitation)
+        {{3, 17, 33}, {33}},                // bias over the last axis
+        {{4, 1, 6}, {1, 5, 1}},             // both broadcast
+        {{2, 1, 3, 1, 5}, {1, 4, 3, 2, 1}}, // alternating
+        {{1, 1, 1}, {1, 1, 1}},             // all ones
+        {{2, 0, 3}, {3}},                   // empty
+        {{64, 768}, {64, 768}},             // big enough to split over threads
+        {{8, 12, 128, 128}, {8, 1, 1, 128}},
+    };
+    for (const auto& [sa, sb] : shapes)
+      for (const char* op : {"Add", "Sub", "Mul", "Div"}) {
+        SCOPED_TRACE(std::string(op) + " " + shape_str(sa) + " " + shape_str(sb));
+        check_tactics(op, 14, {rand_f32(sa, 1), rand_f32(sb, 2)}, {}, {"fast"});
+        check_tactics(op, 14, {Const(rand_f32(sb, 3)), rand_f32(sa, 4)}, {}, {"fast"});
+      }
+    check_tactics("Div", 14, {special_values(), f32({}, {0.0f})}, {}, {"fast"});
+    check_tactics("Mul", 14, {special_values(), special_values()}, {}, {"fast"});
+  });
+  EXPECT_EQ(check_tactics("Add", 14, {i32({2}, {1, 2}), i32({2}, {3, 4})}, {}, {}), std::vector<std::string>{"ref"});
+}
+
+Attrs pool_attrs(std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> pads) {
+  return Attrs{{"kernel_shape", k}, {"strides", s}, {"pads", pads}};
+}
+
+TEST(CpuTacticsFast, PoolingPadsStridesDilationsCeil) {
+  for_thread_counts([](int) {
+    Tensor x = rand_f32({2, 3, 13, 11}, 1);
+    for (const char* op : {"MaxPool", "AveragePool"}) {
+      SCOPED_TRACE(op);
+      check_tactics(op, 11, {x}, pool_attrs({3, 3}, {2, 2}, {1, 1, 1, 1}), {"fast"});
+      check_tactics(op, 11, {x}, pool_attrs({2, 3}, {1, 2}, {0, 1, 1, 0}), {"fast"});
+      Attrs ceil = pool_attrs({3, 2}, {2, 3}, {1, 0, 1, 1});
+      ceil["ceil_mode"] = int64_t(1);
+      check_tactics(op, 11, {x}, ceil, {"fast"});
+      Attrs same = {{"kernel_shape", std::vector<int64_t>{4, 4}}, {"auto_pad", std::string("SAME_UPPER")}};
+      check_tactics(op, 11, {x}, same, {"fast"});
+      check_tactics(op, 11, {rand_f32({2, 4, 9}, 2)}, pool_attrs({3}, {2}, {1, 1}), {"fast"});
+      check_tactics(op, 11, {rand_f32({1, 2, 5, 6, 7}, 3)}, pool_attrs({2, 3, 2}, {1, 2, 2}, {0, 1, 1, 1, 0, 1}),
+                    {"fast"});
+    }
+    Attrs dil = pool_attrs({3, 2}, {1, 2}, {2, 1, 2, 0});
+    dil["dilations"] = std::vector<int64_t>{2, 3};
+    check_tactics("MaxPool", 12, {x}, dil, {"fast"});
+    check_tactics("AveragePool", 19, {x}, dil, {"fast"});
+    Attrs incl = pool_attrs({3, 3}, {2, 2}, {2, 2, 2, 2});
+    incl["count_include_pad"] = int64_t(1);
+    check_tactics("AveragePool", 11, {x}, incl, {"fast"});
+    incl["ceil_mode"] = int64_t(1);
+    check_tactics("AveragePool", 11, {x}, incl, {"fast"});
+    check_tactics("GlobalAveragePool", 1, {x}, {}, {"fast"});
+    check_tactics("GlobalMaxPool", 1, {x}, {}, {"fast"});
+    check_tactics("GlobalAveragePool", 1, {rand_f32({2, 5, 3, 4, 2}, 4)}, {}, {"fast"});
+    // NaN: MaxPool keeps it only where it is the first valid tap, as the reference does.
+    std::vector<float> v(25, 0.5f);
+    v[0] = std::nanf("");
+    v[7] = std::nanf("");
+    check_tactics("MaxPool", 11, {f32({1, 1, 5, 5}, v)}, pool_attrs({2, 2}, {1, 1}, {1, 1, 0, 0}), {"fast"});
+    check_tactics("GlobalMaxPool", 1, {f32({1, 1, 5, 5}, v)}, {}, {"fast"});
+  });
+}
+
+TEST(CpuTacticsFast, MaxPoolWithIndicesUsesTheReference) {
+  // The Indices output is left to "ref": the fast kernel hands such nodes over (same outputs).
+  ir::Graph g = make_graph("MaxPool", 12, {rand_f32({1, 2, 6, 6}, 1)}, pool_attrs({2, 2}, {2, 2}, {0, 0, 0, 0}), 2);
+  ir::infer_types(g);
+  auto cands = runtime::cpu::tactics_for(g, g.nodes[0]);
+  ASSERT_EQ(cands.front().name, "fast");
+  Tensor x = rand_f32({1, 2, 6, 6}, 1);
+  std::vector<Tensor> a(2), b(2);
+  cands.front().run(g.nodes[0], {&x}, a);
+  cands.back().run(g.nodes[0], {&x}, b);
+  EXPECT_TRUE(a[0].bit_equal(b[0]));
+  EXPECT_TRUE(a[1].bit_equal(b[1]));
+}
+
+TEST(CpuTacticsFast, SoftmaxAndLogSoftmaxAlongAnyAxis) {
+  for_thread_counts([](int) {
+    for (const char* op : {"Softmax", "LogSoftmax"}) {
+      SCOPED_TRACE(op);
+      Tensor x = rand_f32({2, 3, 7, 130}, 1);
+      check_tactics(op, 13, {x}, {}, {"fast"});
+      check_tactics(op, 13, {x}, {{"axis", int64_t(1)}}, {"fast"});
+      check_tactics(op, 13, {x}, {{"axis", int64_t(-2)}}, {"fast"});
+      check_tactics(op, 11, {x}, {{"axis", int64_t(2)}}, {"fast"});  // coerced to 2-D
+      check_tactics(op, 1, {x}, {}, {"fast"});
+      check_tactics(op, 13, {rand_f32({64, 12, 128}, 2)}, {}, {"fast"});
+      // Large magnitudes, -inf (masked attention) and NaN.
+      const float inf = std::numeric_limits<float>::infinity();
+      check_tactics(op, 13, {f32({3, 4}, {1000.f, 999.f, -1000.f, 0.f, -inf, 1.f, 2.f, -inf, -inf, -inf, -inf, -inf})},
+                    {}, {"fast"});
+      check_tactics(op, 13, {f32({2, 3}, {std::nanf(""), 1.f, 2.f, 3.f, 4.f, 5.f})}, {}, {"fast"});
+    }
+  });
+}
+
+TEST(CpuTacticsFast, LayerNormalizationCommonForms) {
+  for_thread_counts([](int) {
+    Tensor x = rand_f32({4, 33, 96}, 1);
+    check_tactics("LayerNormalization", 17, {x, Const(rand_f32({96}, 2)), Const(rand_f32({96}, 3))}, {}, {"fast"});
+    check_tactics("LayerNormalization", 17, {x, rand_f32({96}, 2)}, {{"epsilon", 1e-3f}}, {"fast"});
+    check_tactics("LayerNormalization", 17, {x, rand_f32({33, 96}, 4), rand_f32({1, 33, 96}, 5)},
+                  {{"axis", int64_t(1)}}, {"fast"});
+    // Forms the fast kernel leaves to the reference: broadcast scale, bias over fewer dims.
+    check_tactics("LayerNormalization", 17, {x, rand_f32({1}, 6), rand_f32({96}, 7)}, {}, {"fast"});
+    check_tactics("LayerNormalization", 17, {x, rand_f32({33, 96}, 8), rand_f32({96}, 9)}, {{"axis", int64_t(-2)}},
+                  {"fast"});
+    // Constant rows (variance 0).
+    check_tactics("LayerNormalization", 17, {f32({2, 4}, {1, 1, 1, 1, 2, 3, 4, 5}), f32({4}, {1, 2, 3, 4})}, {},
+                  {"fast"});
+  });
+}
+
+TEST(CpuTacticsFast, TransposeAnyDtypeAndPermutation) {
+  for_thread_counts([](int) {
+    const std::vector<std::vector<int64_t>> perms = {{0, 2, 1, 3}, {0, 2, 3, 1}, {3, 2, 1, 0}, {0, 1, 2, 3},
+                                                     {1, 0, 3, 2}, {2, 0, 3, 1}};
+    Tensor x = rand_f32({2, 33, 4, 17}, 1);
+    for (const auto& p : perms) check_tactics("Transpose", 13, {x}, {{"perm", p}}, {"fast"});
+    check_tactics("Transpose", 13, {x}, {}, {"fast"});  // default: reversed axes
+    check_tactics("Transpose", 13, {rand_f32({1, 128, 12, 64}, 2)}, {{"perm", std::vector<int64_t>{0, 2, 1, 3}}},
+                  {"fast"});
+    check_tactics("Transpose", 13, {rand_f32({3, 1, 5, 1}, 3)}, {{"perm", std::vector<int64_t>{3, 2, 0, 1}}},
+                  {"fast"});
+    check_tactics("Transpose", 13, {rand_f32({0, 3}, 4)}, {}, {"fast"});
+    check_tactics("Transpose", 13, {f32({}, {2.5f})}, {}, {"fast"});
+  });
+  // Every element size: bool / int8 (1), float16 (2), int32 (4), int64 (8).
+  std::vector<int64_t> v(60);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(i * 7919 % 61);
+  std::vector<int32_t> v32(v.begin(), v.end());
+  std::vector<uint8_t> vb;
+  for (int64_t e : v) vb.push_back(e % 2);
+  std::vector<float> vf(v.begin(), v.end());
+  const std::vector<int64_t> perm = {2, 0, 1};
+  for (const Tensor& t : {i64({3, 4, 5}, v), i32({3, 4, 5}, v32), boolean({3, 4, 5}, vb), f16({3, 4, 5}, vf)}) {
+    SCOPED_TRACE(t.type_str());
+    ir::Graph g = make_graph("Transpose", 13, {t}, {{"perm", perm}}, 1);
+    ir::infer_types(g);
+    auto cands = runtime::cpu::tactics_for(g, g.nodes[0]);
+    ASSERT_EQ(cands.front().name, "fast");
+    std::vector<Tensor> a(1), b(1);
+    cands.front().run(g.nodes[0], {&t}, a);
+    cands.back().run(g.nodes[0], {&t}, b);
+    EXPECT_TRUE(a[0].bit_equal(b[0]));
+  }
+}
+
+}  // namespace
+}  // namespace kiln::test_ops
