@@ -43,7 +43,9 @@ TEST(BackendTimingCache, BuildRecordsThenReusesItsChoices) {
   // One entry per distinct signature; where several tactics competed the winner's median time is recorded.
   ASSERT_GT(file["entries"].size(), 0u);
   ASSERT_LE(file["entries"].size(), nodes);
-  if (!backend_test::on_cuda()) EXPECT_GT(s["tactics_timed"].get<size_t>(), 0u);  // CUDA tactics: untimed (issue 6)
+  if (!backend_test::on_cuda()) {  // CUDA tactics are untimed (issue 6)
+    EXPECT_GT(s["tactics_timed"].get<size_t>(), 0u);
+  }
   for (const auto& e : file["entries"]) {
     EXPECT_FALSE(e["tactic"].get<std::string>().empty());
     if (backend_test::on_cuda()) {  // KILN_TEST_DEVICE=cuda:N: CUDA tactics, keyed by the GPU
