@@ -20,7 +20,8 @@ add_executable(kiln_backend_tests EXCLUDE_FROM_ALL ${KILN_BACKEND_TEST_SOURCES})
 target_link_libraries(kiln_backend_tests PRIVATE kiln_core GTest::gtest GTest::gtest_main nlohmann_json::nlohmann_json)
 target_include_directories(kiln_backend_tests PRIVATE ${CMAKE_SOURCE_DIR}/src ${KILN_PROTO_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(kiln_backend_tests PRIVATE
-  KILN_TEST_MODELS="${KILN_BACKEND_TEST_MODELS}" KILN_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  KILN_TEST_MODELS_BUILTIN="${KILN_BACKEND_TEST_MODELS}" KILN_SOURCE_DIR_BUILTIN="${CMAKE_SOURCE_DIR}")
+target_compile_options(kiln_backend_tests PRIVATE -include ${CMAKE_CURRENT_SOURCE_DIR}/test_paths.h)
 kiln_set_warnings(kiln_backend_tests)
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   target_compile_options(kiln_backend_tests PRIVATE -Wno-restrict)
@@ -38,3 +39,10 @@ if(KILN_TSAN_TEST)
   set_tests_properties(backend_tsan PROPERTIES FIXTURES_REQUIRED test_models TIMEOUT 2400 RUN_SERIAL TRUE
                        PASS_REGULAR_EXPRESSION "backend tests under ThreadSanitizer: PASSED")
 endif()
+
+# The backend tests again on cuda:0 (KILN_TEST_DEVICE, tests/unit/backend_test_util.h) where a CUDA device exists;
+# skipped (77) elsewhere. docs/cuda-testing.md.
+add_test(NAME backend_cuda
+  COMMAND sh -c "if ! \"$1\" devices --json | grep -q '\"cuda:'; then echo 'skipped: no CUDA device'; exit 77; fi; KILN_TEST_DEVICE=cuda:0 exec \"$2\" --gtest_filter='Backend*'"
+          sh $<TARGET_FILE:kiln_cli> $<TARGET_FILE:kiln_tests>)
+set_tests_properties(backend_cuda PROPERTIES FIXTURES_REQUIRED test_models SKIP_RETURN_CODE 77 TIMEOUT 900)

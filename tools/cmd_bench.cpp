@@ -20,7 +20,7 @@ struct BenchArgs {
   double duration = 0;
   uint64_t seed = 0;
   int threads = 0;
-  bool json = false;
+  bool json = false, cuda_graphs = false;
   BuildOptions b;
 };
 
@@ -49,7 +49,9 @@ int run_bench(BenchArgs& a, const CLI::App& sub) {
   src.build(sub, a.b, shapes);
   const kiln::Engine& e = src.engine;
   kiln::TensorMap inputs = complete_inputs(e, {}, shapes, rs);
-  kiln::ExecutionContext ctx = e.create_context();
+  kiln::ContextOptions co;
+  co.use_cuda_graphs = a.cuda_graphs;
+  kiln::ExecutionContext ctx = e.create_context(co);
 
   using Clock = std::chrono::steady_clock;
   for (int i = 0; i < a.warmup; ++i) ctx.run(inputs);
@@ -98,6 +100,14 @@ int run_bench(BenchArgs& a, const CLI::App& sub) {
                        {"max", sorted.back()}, {"stddev", stddev}};
     j["throughput"] = {{"inferences_per_s", ips}, {"samples_per_s", sps}};
     if (src.build_seconds >= 0) j["build_s"] = src.build_seconds;
+    const kiln::ContextStats cs = ctx.stats();
+    if (cs.device != "cpu")
+      j["device"] = {{"name", cs.device},
+                     {"arena_bytes", cs.arena_bytes},
+                     {"weight_bytes", cs.weight_bytes},
+                     {"cuda_graph_captures", cs.cuda_graph_captures},
+                     {"cuda_graph_replays", cs.cuda_graph_replays},
+                     {"cuda_graph_fallbacks", cs.cuda_graph_fallbacks}};
     j["kiln_version"] = kiln::version();
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -137,6 +147,7 @@ Command register_bench(CLI::App& parent) {
   sub->add_option("--threads", a.threads, "CPU threads (default: KILN_CPU_THREADS, else the hardware threads)")
       ->check(CLI::PositiveNumber);
   sub->add_flag("--json", a.json, "Print one JSON object instead of text");
+  sub->add_flag("--cuda-graphs", a.cuda_graphs, "CUDA engines: replay each input shape's run as a CUDA graph");
   add_build_options(sub, a.b, false);
   return {sub, [args, sub] { return run_bench(*args, *sub); }};
 }

@@ -111,6 +111,11 @@ int inspect_plan(const InspectArgs& a) {
     j["target"] = e.target();
     j["precision"] = e.precision();
     j["weights_bytes"] = e.weights_bytes();
+    const kiln::MemoryInfo mem = e.memory_info();
+    j["memory"] = {{"planned_arena_bytes", mem.planned_arena_bytes},
+                   {"activation_bytes", mem.activation_bytes},
+                   {"workspace_bytes", mem.workspace_bytes},
+                   {"host_fallback_nodes", mem.host_fallback_nodes}};
     j["inputs"] = infos_json(e.inputs());
     j["outputs"] = infos_json(e.outputs());
     json profiles = json::array();
@@ -144,6 +149,14 @@ int inspect_plan(const InspectArgs& a) {
      << "  target:       " << e.target() << "\n"
      << "  precision:    " << e.precision() << "\n"
      << "  weights:      " << human_bytes(e.weights_bytes()) << "\n";
+  if (e.target().rfind("cuda:", 0) == 0) {
+    const kiln::MemoryInfo mem = e.memory_info();
+    os << "  arena:        " << human_bytes(mem.planned_arena_bytes) << " planned per context (activations "
+       << human_bytes(mem.activation_bytes) << " summed without reuse, workspace " << human_bytes(mem.workspace_bytes)
+       << ")\n"
+       << "  host nodes:   " << mem.host_fallback_nodes << " of " << nodes.size()
+       << " nodes run with the host fallback\n";
+  }
   print_engine_io(os, e);
   print_ops(os, ops);
   const FlopSummary f = summarize_flops(nodes);

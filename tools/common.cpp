@@ -66,7 +66,9 @@ void add_build_options(CLI::App* sub, BuildOptions& o, bool shapes_define_profil
   sub->add_option("--workspace", o.workspace, "Per-node scratch memory cap in bytes (K/M/G suffixes; 0 = none)")
       ->group(g);
   sub->add_option("--timing-cache", o.timing_cache, "Timing cache file to load and update")->group(g);
-  sub->add_option("--device", o.device, "Target: cpu (default), cuda or cuda:N")->group(g);
+  sub->add_option("--target,--device", o.device,
+                  "Where the engine runs: cpu (default), cuda (= cuda:0) or cuda:N (see `kiln devices`)")
+      ->group(g);
 }
 
 void BuildOptions::prepare(const CLI::App& sub) {
@@ -74,6 +76,7 @@ void BuildOptions::prepare(const CLI::App& sub) {
     throw kiln::Error(kiln::ErrorCode::InvalidArgument, "--keep-fp32 and --low-precision-io need --fp16 or --bf16");
   specs = collect_profiles(sub, flags);
   parse_device(device, &target, &device_index);
+  require_device(target, device_index);
   workspace_bytes = workspace.empty() ? 0 : parse_bytes(workspace, "--workspace");
 }
 

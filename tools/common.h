@@ -26,6 +26,7 @@ Command register_build(CLI::App& parent);
 Command register_run(CLI::App& parent);
 Command register_bench(CLI::App& parent);
 Command register_inspect(CLI::App& parent);
+Command register_devices(CLI::App& parent);
 // Inputs, outputs and profiles of an engine, indented, one per line (cmd_inspect.cpp; build uses it too).
 void print_engine_io(std::ostream& os, const kiln::Engine& engine);
 
@@ -40,8 +41,11 @@ ShapeMap parse_shapes(const std::string& text, const std::string& flag);
 std::string dims_str(const kiln::Shape& s);
 // "4096", "64K", "512MiB", "2G" (binary multiples). Throws InvalidArgument.
 size_t parse_bytes(const std::string& text, const std::string& flag);
-// "cpu", "cuda", "cuda:N". Throws InvalidArgument.
+// "cpu", "cuda", "cuda:N" (the --target / --device flag). Throws InvalidArgument.
 void parse_device(const std::string& text, kiln::Target* target, int* device);
+// For a CUDA target, before any work (cmd_devices.cpp): Unsupported when this kiln was built without CUDA,
+// InvalidArgument when no CUDA device is visible or `device` is not one of them. Nothing for the CPU.
+void require_device(kiln::Target target, int device);
 
 // The shape flags of one profile, before they are matched against a model's inputs.
 struct ProfileSpec {

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   app.footer("Exit codes: 0 ok, 1 internal error, 2 usage error, 10+ kiln errors (see docs/errors.md).");
 
   std::vector<kiln_cli::Command> commands = {kiln_cli::register_build(app), kiln_cli::register_run(app),
-                                             kiln_cli::register_bench(app), kiln_cli::register_inspect(app)};
+                                             kiln_cli::register_bench(app), kiln_cli::register_inspect(app),
+                                             kiln_cli::register_devices(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

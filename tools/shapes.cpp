@@ -105,7 +105,7 @@ void parse_device(const std::string& text, kiln::Target* target, int* device) {
   if (text == "cuda") {
     v = 0;
   } else if (text.rfind("cuda:", 0) != 0 || !parse_u64(text.substr(5), &v) || v > 1024) {
-    bad("--device: '" + text + "' is not a device (expected cpu, cuda or cuda:N)");
+    bad("--target: '" + text + "' is not a target (expected cpu, cuda or cuda:N)");
   }
   *target = kiln::Target::Cuda;
   *device = static_cast<int>(v);

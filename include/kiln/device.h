@@ -1,5 +1,6 @@
 // kiln — devices visible to this build.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace kiln {
@@ -7,6 +8,9 @@ namespace kiln {
 int cuda_device_count();
 // "NVIDIA H100 80GB HBM3 (sm_90)"; InvalidArgument when `ordinal` is out of range.
 std::string cuda_device_name(int ordinal);
+// Device allocations and frees (cudaMalloc + cudaFree calls) kiln has made in this process; 0 without CUDA.
+// Inference after a context's first run at a shape makes none (docs/cuda.md).
+uint64_t cuda_allocation_count();
 
 // Threads the CPU executor uses: the KILN_CPU_THREADS environment variable when it is a positive integer, else the
 // hardware threads. One pool per process, shared by every ExecutionContext (docs/cpu.md).

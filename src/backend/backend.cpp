@@ -143,6 +143,7 @@ TensorMap EngineBackend::infer(const TensorMap& inputs) {
   Impl& m = *impl_;
   std::unique_ptr<ExecutionContext> ctx;
   std::optional<Engine> engine;
+  ContextOptions context_options;  // the backend's device cuda:N and use_cuda_graphs
   backend::MemorySampler* sampler = nullptr;
   {
     std::lock_guard<std::mutex> lk(m.mu);
@@ -153,6 +154,10 @@ TensorMap EngineBackend::infer(const TensorMap& inputs) {
       m.pool.pop_back();
     } else {
       engine = m.engine;
+      if (m.device.rfind("cuda:", 0) == 0) {
+        context_options.device = std::stoi(m.device.substr(5));
+        context_options.use_cuda_graphs = m.config.use_cuda_graphs;
+      }
     }
     sampler = m.infer_sampler.get();
     m.max_in_flight = std::max(m.max_in_flight, ++m.in_flight);
@@ -172,7 +177,7 @@ TensorMap EngineBackend::infer(const TensorMap& inputs) {
     }
   } done{m, ctx};
   backend::NvtxRange range("infer", backend::NvtxColor::Infer);
-  if (!ctx) ctx = std::make_unique<ExecutionContext>(engine->create_context());
+  if (!ctx) ctx = std::make_unique<ExecutionContext>(engine->create_context(context_options));
   backend::SampledScope scope(*sampler);
   backend::testing::run_infer_hook();
   TensorMap out = ctx->run(inputs);

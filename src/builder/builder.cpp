@@ -13,8 +13,13 @@
 #include "passes/pass.h"
 #include "runtime/cpu/cpu_tactics.h"
 #include "runtime/engine_impl.h"
+#include "runtime/target.h"
 #include "util/error.h"
 #include "util/log.h"
+#if KILN_WITH_CUDA
+#include "kiln/device.h"
+#include "runtime/cuda/tactic_select.h"
+#endif
 
 namespace kiln {
 
@@ -35,8 +40,13 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     KILN_INFO("build: " << step);
   };
   if (!model.impl()) KILN_THROW(InvalidArgument, "build_engine: model is empty");
+#if !KILN_WITH_CUDA
   if (config.target == Target::Cuda)
-    KILN_THROW(Unsupported, "target cuda: the CUDA executor is not part of this kiln version yet; build for the cpu target");
+    KILN_THROW(Unsupported, "target cuda: this kiln build has no CUDA support (built without the CUDA toolkit); "
+                            "build for the cpu target");
+#endif
+  if (config.target == Target::Cuda && config.device < 0)
+    KILN_THROW(InvalidArgument, "device must be a CUDA ordinal >= 0, got " << config.device);
   for (const auto& k : config.keep_fp32)
     if (k.empty()) KILN_THROW(InvalidArgument, "keep_fp32: empty op type / node name");
   if (config.optimization_level < 0 || config.optimization_level > 5)
@@ -105,19 +115,75 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   std::optional<builder::TimingCache> timing;
   const std::string timing_target = builder::timing_target(config.target, config.device);
   if (!config.timing_cache_path.empty()) timing = builder::TimingCache::load(config.timing_cache_path, &stats.timing_cache);
-  builder::TacticTimingOptions topt;
-  topt.time = config.optimization_level > 0;
-  if (config.optimization_level >= 4) topt.ref_budget_ms = -1;  // every candidate on every node
-  builder::choose_cpu_tactics(impl->graph, impl->inputs, impl->profiles.front(), timing ? &*timing : nullptr,
-                              timing_target, topt, stats, [&](size_t done, size_t total) {
-                                report(0.6 + 0.35 * double(done) / double(total),
-                                       "tactics " + std::to_string(done) + "/" + std::to_string(total));
-                              });
+  if (config.target == Target::Cuda) {
+    std::vector<std::vector<std::string>> candidates;
+#if KILN_WITH_CUDA
+    std::vector<std::map<std::string, Shape>> max_shapes;
+    for (const Profile& p : impl->profiles) {
+      std::map<std::string, Shape> m;
+      for (const auto& [name, r] : p.shapes()) m[name] = r.max;
+      max_shapes.push_back(m);
+    }
+    candidates = runtime::cuda::cuda_tactic_candidates(impl->graph, max_shapes, config.workspace_size);
+#endif
+    if (candidates.size() != impl->graph.nodes.size())
+      KILN_THROW(Unsupported, "target cuda: this kiln build has no CUDA support");
+    size_t i = 0;
+    for (size_t k = 0; k < impl->graph.nodes.size(); ++k) {
+      ir::Node& n = impl->graph.nodes[k];
+      const std::vector<std::string>& cands = candidates[k];
+      n.tactic = cands.front();  // the heuristic choice (untimed until timed tactics exist)
+      if (timing) {
+        const std::string sig = builder::tactic_signature(impl->graph, n);
+        const builder::TimingEntry* hit = timing->lookup(timing_target, sig);
+        bool used = false;
+        if (hit)
+          for (const auto& c : cands)
+            if (c == hit->tactic) used = true;
+        if (used) {
+          n.tactic = hit->tactic;
+          ++stats.timing_cache_hits;
+        } else {
+          ++stats.timing_cache_misses;
+          timing->record(timing_target, sig, builder::TimingEntry{n.tactic, -1, static_cast<int>(cands.size())});
+        }
+      }
+      if (config.progress && impl->graph.nodes.size() > 50 && ++i % 50 == 0)
+        report(0.6 + 0.35 * double(i) / double(impl->graph.nodes.size()), "tactics " + std::to_string(i) + "/" +
+                                                                              std::to_string(impl->graph.nodes.size()));
+    }
+    size_t host = 0;
+    for (const auto& n : impl->graph.nodes) host += n.tactic == "host";
+    if (host) KILN_INFO("build: " << host << " of " << impl->graph.nodes.size() << " nodes run with the host fallback");
+  } else {
+    builder::TacticTimingOptions topt;
+    topt.time = config.optimization_level > 0;
+    if (config.optimization_level >= 4) topt.ref_budget_ms = -1;  // every candidate on every node
+    builder::choose_cpu_tactics(impl->graph, impl->inputs, impl->profiles.front(), timing ? &*timing : nullptr,
+                                timing_target, topt, stats, [&](size_t done, size_t total) {
+                                  report(0.6 + 0.35 * double(done) / double(total),
+                                         "tactics " + std::to_string(done) + "/" + std::to_string(total));
+                                });
+  }
   stats.nodes = impl->graph.nodes.size();
   if (timing && stats.timing_cache_misses > 0 && timing->save_merged(config.timing_cache_path))
     stats.timing_cache += ", saved";
 
   impl->target = "cpu";
+  if (config.target == Target::Cuda) {
+    runtime::CudaTarget t;
+#if KILN_WITH_CUDA
+    // The device's architecture when it is present; building needs no GPU (kiln's kernels are sm_90 + PTX).
+    if (config.device < cuda_device_count()) {
+      const std::string name = cuda_device_name(config.device);
+      const size_t at = name.rfind("(sm_");
+      if (at != std::string::npos) t.arch = name.substr(at + 1, name.size() - at - 2);
+    }
+#endif
+    t.tf32 = config.enable_tf32;
+    t.workspace_cap = config.workspace_size;
+    impl->target = runtime::cuda_target_string(t);
+  }
   impl->precision = precision_name(config.precision);
   impl->kiln_version = version();
   impl->build_id = build_id();

@@ -1,6 +1,6 @@
 // Elementwise unary ops: Relu, LeakyRelu, Sqrt, Exp, Log, Neg, Abs, Sigmoid, Tanh, Erf, Clip, Cast, CastLike,
 // Ceil, Floor, Cos, Sin, Reciprocal, Sign, Not, Elu, HardSigmoid, HardSwish, Mish, Softplus, Gelu (approximate
-// none|tanh) and Dropout (inference: identity, optional mask all true).
+// none|tanh), Dropout (inference: identity, optional mask all true) and the float -> bool tests IsNaN, IsInf.
 // float16/bfloat16 compute in float and round back; float32 in float; float64 in double.
 #include <algorithm>
 #include <cmath>
@@ -259,6 +259,37 @@ void dropout_kernel(const Node& n, const std::vector<const Tensor*>& in, std::ve
   }
 }
 
+// ---- IsNaN / IsInf: float in, bool out ------------------------------------------------------------------
+// make(node) validates the attributes and returns the per-value predicate (value in the compute type).
+template <class Make>
+void add_float_test(const char* op, std::vector<int> since, Make make) {
+  ir::OpDef def;
+  def.op_type = op;
+  def.since = std::move(since);
+  def.infer = [make](const InferContext& ctx) {
+    check_arity(ctx.node, 1, 1);
+    ValueType t = ctx.input(0);
+    check_dtype(FloatTypes{}, t.dtype, ctx.node, "input");
+    make(ctx.node);
+    t.dtype = DType::Bool;
+    return std::vector<ValueType>{t};
+  };
+  def.reference = [make](const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+    check_arity(n, 1, 1);
+    const Tensor& x = in_tensor(n, in, 0);
+    const auto pred = make(n);
+    Tensor y(DType::Bool, x.shape());
+    dispatch(FloatTypes{}, x.dtype(), n, "input", [&](auto tag) {
+      using T = DT<decltype(tag)::value>;
+      const auto* src = x.as<typename T::S>();
+      auto* dst = y.mutable_as<DT<DType::Bool>::S>();
+      for (int64_t i = 0; i < x.numel(); ++i) dst[i] = DT<DType::Bool>::store(pred(T::load(src[i])));
+    });
+    out[0] = y;
+  };
+  ir::OpRegistry::instance().add(std::move(def));
+}
+
 }  // namespace kiln::ops::unary_detail
 
 namespace kiln::ops {
@@ -338,6 +369,11 @@ void register_elementwise_unary() {
       }
       return C(0.5) * v * (C(1) + std::erf(v * static_cast<C>(0.7071067811865476)));
     };
+  });
+  add_float_test("IsNaN", {9, 13, 20}, [](const Node&) { return [](auto v) { return std::isnan(v); }; });
+  add_float_test("IsInf", {10, 20}, [](const Node& n) {
+    const bool neg = n.attr_int("detect_negative", 1) != 0, pos = n.attr_int("detect_positive", 1) != 0;
+    return [neg, pos](auto v) { return std::isinf(v) && (v > 0 ? pos : neg); };
   });
   reg.add(ir::OpDef{"Dropout", "", {7, 10, 12, 13, 22}, dropout_infer, dropout_kernel});
   reg.add(ir::OpDef{"CastLike", "", {15, 19, 21, 23, 24, 25}, cast_like_infer, cast_like_kernel});

@@ -9,7 +9,8 @@
 //   refuses the low type;
 //   the low type otherwise (Conv, MatMul, Gemm, pooling, activations, ...).
 // Rewrites: float32 inputs of a node are brought to its precision by one shared Cast per (value, type); float32
-// initializers read in the low type are converted at build time (the Cast kernel's rounding); a Cast(to=float32)
+// initializers read in the low type are converted at build time (the Cast kernel's rounding, finite values beyond
+// the low type's range clamped to its largest finite value, see saturate()); a Cast(to=float32)
 // assigned the low type casts to the low type; asking for the float32 version of a value that autocast itself made
 // by casting a float32 value returns that original value (no lossy Cast pair). Graph inputs/outputs stay float32
 // (keep_io_types) or become the low type. Valid because only the dtype of float values changes: every op computes
@@ -17,11 +18,13 @@
 // float32 by rounding alone (the tolerance table's FP16/BF16 rows) as long as values stay inside the low type's
 // range; the computations that leave it (sums of squares, exponentials, long sums) are the ones kept in float32.
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "ir/op_registry.h"
 #include "passes/pass.h"
 #include "util/error.h"
+#include "util/half.h"
 #include "util/log.h"
 
 namespace kiln::passes {
@@ -217,6 +220,30 @@ class Autocast {
     }
   }
 
+  // Finite float32 weights beyond the low type's range become its largest finite value, not Inf (as TensorRT and
+  // onnxconverter-common's float16 converter clamp weights). Exporters write masks as Mul(1 - mask, float32 min)
+  // (Hugging Face T5): float32 min cast to float16 / bfloat16 is -Inf, and 0 * -Inf is NaN for every unmasked
+  // position; -65504 / -3.39e38 keep the product 0 and still mask. Only autocast's own conversions saturate: a
+  // model's Cast node keeps ONNX's IEEE rounding.
+  void saturate(const std::string& v, const Tensor& src, Tensor& dst) {
+    if (src.dtype() != DType::Float32 || (dst.dtype() != DType::Float16 && dst.dtype() != DType::BFloat16)) return;
+    const bool half = dst.dtype() == DType::Float16;
+    const uint16_t max_bits = half ? 0x7BFF : 0x7F7F;  // 65504, 3.3895e38
+    const float* in = src.as<float>();
+    uint16_t* out = dst.mutable_as<uint16_t>();
+    int64_t clamped = 0;
+    for (int64_t i = 0; i < src.numel(); ++i) {
+      const float back = half ? util::half_to_float(out[i]) : util::bf16_to_float(out[i]);
+      if (std::isinf(back) && std::isfinite(in[i])) {
+        out[i] = static_cast<uint16_t>(max_bits | (in[i] < 0 ? 0x8000 : 0));
+        ++clamped;
+      }
+    }
+    if (clamped)
+      KILN_WARN("autocast: initializer '" << v << "': " << clamped << " finite value(s) beyond " << dtype_name(dst.dtype())
+                                          << "'s range clamped to its largest finite value");
+  }
+
   // The name of `v` converted to `dt`: v itself, a cached conversion, the float32 value autocast cast `v` from,
   // a converted initializer, or the output of a new Cast node emitted before `consumer`.
   std::string as_type(const std::string& v, DType dt, const ir::Node& consumer) {
@@ -238,6 +265,7 @@ class Autocast {
       if (!def || !def->reference) KILN_THROW(Unsupported, "autocast: no Cast kernel");
       std::vector<Tensor> outs(1);
       def->reference(cast, {&c->second}, outs);
+      saturate(v, c->second, outs[0]);
       g_.initializers[name] = std::move(outs[0]);
       ++converted_;
     } else {

@@ -4,6 +4,10 @@
 #include "ir/op_registry.h"
 #include "plan/plan.h"
 #include "runtime/engine_impl.h"
+#include "runtime/target.h"
+#if KILN_WITH_CUDA
+#include "runtime/cuda/executor.h"
+#endif
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -45,6 +49,20 @@ size_t Engine::weights_bytes() const {
   return n;
 }
 
+MemoryInfo Engine::memory_info() const {
+  KILN_ENGINE_IMPL();
+  MemoryInfo m;
+  for (const auto& n : impl_->graph.nodes) m.host_fallback_nodes += n.tactic == "host";
+#if KILN_WITH_CUDA
+  if (runtime::is_cuda_target(impl_->target)) {
+    MemoryInfo p = runtime::cuda::plan_memory_info(*impl_);
+    p.host_fallback_nodes = m.host_fallback_nodes;
+    return p;
+  }
+#endif
+  return m;
+}
+
 std::vector<NodeInfo> Engine::nodes() const {
   KILN_ENGINE_IMPL();
   // FLOPs at profile 0's opt shapes: a copy of the graph (weights are shared) with those input shapes.
@@ -72,9 +90,9 @@ std::vector<NodeInfo> Engine::nodes() const {
   return v;
 }
 
-ExecutionContext Engine::create_context() const {
+ExecutionContext Engine::create_context(const ContextOptions& options) const {
   KILN_ENGINE_IMPL();
-  return ExecutionContext(*this);
+  return ExecutionContext(*this, options);
 }
 
 }  // namespace kiln

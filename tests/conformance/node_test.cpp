@@ -215,7 +215,7 @@ TestInfo scan_test(const std::string& name, const std::string& dir) {
   return t;
 }
 
-Result run_test(const TestInfo& t, const Tolerance& tol, const std::string& dump_dir) {
+Result run_test(const TestInfo& t, const Tolerance& tol, const std::string& dump_dir, const RunTarget& run_on) {
   Result r;
   r.status = Status::Fail;
   const char* stage = "import";
@@ -246,7 +246,9 @@ Result run_test(const TestInfo& t, const Tolerance& tol, const std::string& dump
       }
       stage = "build";
       BuildConfig cfg;
-      cfg.target = Target::Cpu;
+      cfg.target = run_on.target;
+      cfg.device = run_on.device;
+      cfg.enable_tf32 = false;
       if (!inputs.empty()) cfg.profiles = {profile};
       Engine engine = build_engine(model, cfg);
       stage = "run";

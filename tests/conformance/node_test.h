@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kiln/builder.h"
 #include "kiln/compare.h"
 
 namespace kiln::conformance {
@@ -41,12 +42,21 @@ struct Result {
   std::string reason;  // "" for passes
 };
 
-// Loads the model with kiln::Model::load, builds a CPU engine whose one profile is the exact input shapes of
-// each data set, runs it and compares every output with `tol` (integer and bool outputs exactly; bfloat16 outputs
+// Where the engines of the run are built and run: the CPU, or CUDA device `device` (TF32 off: node tests hold
+// float32 results to the float32 bound).
+struct RunTarget {
+  Target target = Target::Cpu;
+  int device = 0;
+  std::string str() const { return target == Target::Cpu ? "cpu" : "cuda:" + std::to_string(device); }
+};
+
+// Loads the model with kiln::Model::load, builds an engine for `where` whose one profile is the exact input shapes
+// of each data set, runs it and compares every output with `tol` (integer and bool outputs exactly; bfloat16 outputs
 // with rtol at least 2^-6, two bfloat16 ULPs, as upstream's runner does).
 // Throws nothing: kiln::Error and std::exception become a Fail with the error in the reason.
 // `dump_dir` non-empty: on a mismatch, kiln's output is written as dump_dir/<test>/<data set>/output_N.pb.
-Result run_test(const TestInfo& t, const Tolerance& tol, const std::string& dump_dir = "");
+Result run_test(const TestInfo& t, const Tolerance& tol, const std::string& dump_dir = "",
+                const RunTarget& where = RunTarget{});
 
 // Where the runner keeps a child process's result while a test runs in it.
 std::string encode_result(const Result& r);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -22,6 +23,25 @@ inline std::string model_path(const std::string& name) {
   return std::string(KILN_TEST_MODELS) + "/backend/" + name;
 }
 inline std::string demo_model_path() { return std::string(KILN_SOURCE_DIR) + "/models/kiln_demo_cnn.onnx"; }
+
+// The device the backend tests build and deploy on: the environment variable KILN_TEST_DEVICE, "cpu" when unset
+// (CI). The GPU suite (scripts/gpu_suite.sh) runs them again with KILN_TEST_DEVICE=cuda:0 where a GPU exists.
+// "cuda" means "cuda:0"; the result is what EngineBackend::device() reports.
+inline const std::string& device() {
+  static const std::string d = [] {
+    const char* e = std::getenv("KILN_TEST_DEVICE");
+    std::string s = (e != nullptr && *e != '\0') ? e : "cpu";
+    return s == "cuda" ? std::string("cuda:0") : s;
+  }();
+  return d;
+}
+inline bool on_cuda() { return device() != "cpu"; }
+// The target part of the engine reuse key for device(): "cpu", or "cuda:<GPU name (sm_XX)>".
+inline std::string target_identity() {
+  return on_cuda() ? "cuda:" + kiln::cuda_device_name(std::atoi(device().c_str() + 5)) : std::string("cpu");
+}
+// The correctness gate's tolerance row for an FP32 engine on device(): TF32 on CUDA when the config allows it.
+inline std::string fp32_gate_row(bool enable_tf32 = true) { return on_cuda() && enable_tf32 ? "tf32" : "fp32"; }
 
 // A fresh, empty folder per test, removed afterwards.
 class ScratchDir {
@@ -115,12 +135,12 @@ kiln::Error expect_error(F&& f, kiln::ErrorCode code) {
   return kiln::Error(code, "<not thrown>");
 }
 
-// Builds an EngineBackend for the MLP test model on the CPU from `samples`.
+// Builds an EngineBackend for the MLP test model on device() from `samples`.
 inline kiln::EngineBackend build_mlp(const std::string& cache_dir, const std::vector<kiln::Sample>& samples,
                                      kiln::EngineBackendConfig cfg = {}) {
   kiln::Model model = kiln::Model::load(model_path("mlp.onnx"));
   kiln::EngineBackend b(std::move(cfg));
-  b.build(model, kiln::GraphSpec::from_model(model, samples), samples, "cpu", cache_dir);
+  b.build(model, kiln::GraphSpec::from_model(model, samples), samples, device(), cache_dir);
   return b;
 }
 

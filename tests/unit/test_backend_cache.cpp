@@ -76,7 +76,7 @@ TEST(BackendCache, WritesThePinnedLayout) {
   EXPECT_GT(r["memory"]["peak_rss_bytes"].get<int64_t>(), 0);
   EXPECT_EQ(r["engine_key"]["model_hash"], Model::load(backend_test::model_path("mlp.onnx")).content_hash());
   EXPECT_EQ(r["engine_key"]["build_id"], build_id());
-  EXPECT_EQ(r["engine_key"]["target"], "cpu");
+  EXPECT_EQ(r["engine_key"]["target"], backend_test::target_identity());
   EXPECT_EQ(b.build_report(), slurp(c + "/report.json"));
   const std::string log = slurp(c + "/build.log");
   EXPECT_NE(log.find("step 'engine build' done"), std::string::npos) << log;
@@ -125,7 +125,7 @@ TEST(BackendCache, EachKeyFieldChangedOnceIsAMiss) {
   expect_miss("model_hash", [&] {
     Model m = Model::from_bytes(slurp(backend_test::model_path("mlp.onnx")) + std::string("\x32\x01x", 3));
     EngineBackend b;
-    b.build(m, GraphSpec::from_model(m, samples), samples, "cpu", c);
+    b.build(m, GraphSpec::from_model(m, samples), samples, backend_test::device(), c);
   });
   // Config key.
   expect_miss("config_key", [&] {
@@ -197,7 +197,7 @@ TEST(BackendCache, FailedRebuildLeavesThePreviousArtifactsUntouched) {
   Model model = Model::load(backend_test::model_path("mlp.onnx"));
   EngineBackend b(cfg);
   std::vector<Sample> samples = {mlp_sample(2, 1)};
-  expect_error([&] { b.build(model, GraphSpec::from_model(model, samples), samples, "cpu", c); }, ErrorCode::Correctness);
+  expect_error([&] { b.build(model, GraphSpec::from_model(model, samples), samples, backend_test::device(), c); }, ErrorCode::Correctness);
   backend::testing::set_fault(backend::testing::Fault::None);
   EXPECT_EQ(b.state(), BackendState::Init);
   EXPECT_EQ(snapshot(c), before);

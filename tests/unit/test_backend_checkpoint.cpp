@@ -39,7 +39,7 @@ TEST(BackendCheckpoint, StateDictHasAITunesKeys) {
                                             "device", "quantization_config", "config", "use_cuda_graphs", "engine_sha256"}));
   EXPECT_EQ(d["type"], "EngineBackend");
   EXPECT_EQ(d["engine_path"], b.engine_path());
-  EXPECT_EQ(d["device"], "cpu");
+  EXPECT_EQ(d["device"], backend_test::device());
   EXPECT_EQ(d["use_cuda_graphs"], true);
   EXPECT_EQ(d["config"].dump(), Json::parse(cfg.to_dict()).dump());
   EXPECT_EQ(d["output_object"][0]["name"], "y");
@@ -49,7 +49,7 @@ TEST(BackendCheckpoint, StateDictHasAITunesKeys) {
   EXPECT_EQ(c.state(), BackendState::CheckpointLoaded);
   EXPECT_TRUE(c.config() == cfg);
   EXPECT_TRUE(c.graph_spec() == b.graph_spec());
-  c.deploy("cpu");
+  c.deploy(backend_test::device());
   expect_same(b.infer(mlp_sample(2, 5)), c.infer(mlp_sample(2, 5)));
 }
 
@@ -90,7 +90,7 @@ TEST(BackendCheckpoint, SaveLoadDeployRoundTripAndMovedFolder) {
   // A deployed backend saves again (a checkpoint of a checkpoint).
   c.save(dir / "again");
   EngineBackend d = EngineBackend::load(dir / "again");
-  d.deploy("cpu");
+  d.deploy(backend_test::device());
   expect_same(d.infer(mlp_sample(3, 9)), want);
 }
 
@@ -154,7 +154,7 @@ TEST(BackendCheckpoint, TamperedMissingOrEscapingFilesAreIntegrityErrors) {
   std::string plan = slurp(d + "/engine.kiln");
   plan[plan.size() / 3] ^= 1;
   spit(d + "/engine.kiln", plan);
-  expect_error([&] { c.deploy("cpu"); }, ErrorCode::Integrity);
+  expect_error([&] { c.deploy(backend_test::device()); }, ErrorCode::Integrity);
   EXPECT_EQ(c.state(), BackendState::CheckpointLoaded);
   expect_error([&] { EngineBackend::load(dir / "nowhere"); }, ErrorCode::Io);
 }
@@ -171,6 +171,6 @@ TEST(BackendCheckpoint, DeployOnAnotherDeviceKindIsRefused) {
     EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
   }
   EXPECT_EQ(c.state(), BackendState::CheckpointLoaded);
-  c.deploy("cpu");
+  c.deploy(backend_test::device());
   EXPECT_EQ(c.state(), BackendState::Deployed);
 }

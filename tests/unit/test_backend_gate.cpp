@@ -25,7 +25,7 @@ std::string gate_failure(Fault f, const std::string& cache_dir) {
   Model model = Model::load(backend_test::model_path("mlp.onnx"));
   std::vector<Sample> samples = {mlp_sample(1, 1), mlp_sample(4, 2)};
   EngineBackend b;
-  Error e = expect_error([&] { b.build(model, GraphSpec::from_model(model, samples), samples, "cpu", cache_dir); },
+  Error e = expect_error([&] { b.build(model, GraphSpec::from_model(model, samples), samples, backend_test::device(), cache_dir); },
                          ErrorCode::Correctness);
   EXPECT_EQ(b.state(), BackendState::Init);
   EXPECT_FALSE(std::filesystem::exists(cache_dir));
@@ -40,7 +40,7 @@ TEST(BackendGate, PassesAndCoversSamplesAndProfileBounds) {
   EngineBackend b = backend_test::build_mlp(dir / "cache", {mlp_sample(1, 1), mlp_sample(6, 2)});
   Json r = Json::parse(backend_test::slurp(dir / "cache/report.json"));
   EXPECT_EQ(r["gate"]["cases"], 3);  // sample 0 (= profile min), sample 1 cut to 2, profile max
-  EXPECT_EQ(r["gate"]["tolerance"], "element-wise rtol 0.0001 atol 1e-05");
+  EXPECT_EQ(r["gate"]["tolerance"], tolerance_for(backend_test::fp32_gate_row()).str());
 }
 
 TEST(BackendGate, WrongKernelFailsWithTheErrorAndBound) {
@@ -67,12 +67,12 @@ TEST(BackendGate, IntegerOutputsCompareExactly) {
   for (int64_t i = 0; i < ids.numel(); ++i) ids.mutable_as<int64_t>()[i] = i * 11 - 20;
   std::vector<Sample> samples = {{{"ids", ids}}};
   EngineBackend b;
-  b.build(model, GraphSpec::from_model(model, samples), samples, "cpu", dir / "ok");
+  b.build(model, GraphSpec::from_model(model, samples), samples, backend_test::device(), dir / "ok");
   TensorMap out = b.infer(samples[0]);
   EXPECT_EQ(out.at("ids_out").at_int64(1), 11 - 20 + 7 - 3);
   FaultGuard guard(Fault::WrongValue);
   EngineBackend bad;
-  expect_error([&] { bad.build(model, GraphSpec::from_model(model, samples), samples, "cpu", dir / "bad"); },
+  expect_error([&] { bad.build(model, GraphSpec::from_model(model, samples), samples, backend_test::device(), dir / "bad"); },
                ErrorCode::Correctness);
 }
 

@@ -44,12 +44,12 @@ TEST(BackendLifecycle, BuildActivateDeactivateInferAndCheckpointTransitions) {
   EngineBackend b = backend_test::build_mlp(dir / "cache", samples);
   EXPECT_EQ(b.state(), BackendState::Active);
   EXPECT_TRUE(b.is_active());
-  EXPECT_EQ(b.device(), "cpu");
+  EXPECT_EQ(b.device(), backend_test::device());
   TensorMap want = b.infer(samples[1]);
   ASSERT_EQ(want.size(), 2u);
 
   Model model = Model::load(backend_test::model_path("mlp.onnx"));
-  expect_state_error([&] { b.build(model, GraphSpec::from_model(model, samples), samples, "cpu", dir / "other"); },
+  expect_state_error([&] { b.build(model, GraphSpec::from_model(model, samples), samples, backend_test::device(), dir / "other"); },
                      "Backend EngineBackend build should be called only once");
   EXPECT_FALSE(std::filesystem::exists(dir / "other"));
   b.activate();  // no-op when ACTIVE
@@ -73,13 +73,13 @@ TEST(BackendLifecycle, BuildActivateDeactivateInferAndCheckpointTransitions) {
   EngineBackend c = EngineBackend::load(dir / "ckpt");
   EXPECT_EQ(c.state(), BackendState::CheckpointLoaded);
   EXPECT_FALSE(c.is_active());
-  EXPECT_EQ(c.device(), "cpu");
+  EXPECT_EQ(c.device(), backend_test::device());
   expect_state_error([&] { c.infer(samples[1]); }, "Cannot run inference, backend EngineBackend should be activated first");
   // AITune says "has already been deployed" here; kiln names the real state.
   expect_state_error([&] { c.deactivate(); },
                      "Cannot deactivate backend EngineBackend, backend is loaded from a checkpoint and not active (deploy "
                      "or activate it first)");
-  expect_state_error([&] { c.build(model, GraphSpec::from_model(model, samples), samples, "cpu", dir / "x"); },
+  expect_state_error([&] { c.build(model, GraphSpec::from_model(model, samples), samples, backend_test::device(), dir / "x"); },
                      "Backend EngineBackend build should be called only once");
   c.deploy();
   EXPECT_EQ(c.state(), BackendState::Deployed);
@@ -103,16 +103,16 @@ TEST(BackendLifecycle, DeployNeedsADevice) {
   backend_test::ScratchDir dir;
   EngineBackend b = backend_test::build_mlp(dir / "cache", {mlp_sample(2, 1)});
   std::string state = b.to_dict();
-  const std::string from = "\"device\": \"cpu\"";
+  const std::string from = "\"device\": \"" + backend_test::device() + "\"";
   state.replace(state.find(from), from.size(), "\"device\": \"\"");
   EngineBackend c = EngineBackend::from_dict(state);
   EXPECT_EQ(c.state(), BackendState::CheckpointLoaded);
   Error e = expect_error([&] { c.deploy(); }, ErrorCode::InvalidArgument);
   EXPECT_STREQ(e.what(), "Device is not set. Please set the device before deploying.");
   EXPECT_EQ(c.state(), BackendState::CheckpointLoaded);
-  c.deploy("cpu");
+  c.deploy(backend_test::device());
   EXPECT_EQ(c.state(), BackendState::Deployed);
-  EXPECT_EQ(c.device(), "cpu");
+  EXPECT_EQ(c.device(), backend_test::device());
 }
 
 TEST(BackendLifecycle, FailedBuildStaysInitAndLeavesNoArtifact) {
@@ -123,7 +123,7 @@ TEST(BackendLifecycle, FailedBuildStaysInitAndLeavesNoArtifact) {
   EngineBackend b;
   // A sample of the wrong dtype fails the build before anything is written.
   std::vector<Sample> bad = {{{"x", Tensor(DType::Float64, {2, 4})}}};
-  expect_error([&] { b.build(model, spec, bad, "cpu", dir / "cache"); }, ErrorCode::InvalidArgument);
+  expect_error([&] { b.build(model, spec, bad, backend_test::device(), dir / "cache"); }, ErrorCode::InvalidArgument);
   EXPECT_EQ(b.state(), BackendState::Init);
   EXPECT_FALSE(std::filesystem::exists(dir / "cache"));
   EXPECT_FALSE(b.build_report().empty());
@@ -131,7 +131,7 @@ TEST(BackendLifecycle, FailedBuildStaysInitAndLeavesNoArtifact) {
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     ADD_FAILURE() << "left behind: " << e.path();
   // The backend is still INIT, so a correct build now succeeds.
-  b.build(model, spec, samples, "cpu", dir / "cache");
+  b.build(model, spec, samples, backend_test::device(), dir / "cache");
   EXPECT_EQ(b.state(), BackendState::Active);
 }
 

@@ -164,7 +164,7 @@ TEST(BackendProfiles, ProfilesJsonAndFirstMatchSelectionAtRunTime) {
   cfg.profiles = std::vector<Profile>{Profile().add_input_shape("x", {1, 4}, {2, 4}, {2, 4}),
                                       Profile().add_input_shape("x", {1, 4}, {4, 4}, {8, 4})};
   EngineBackend b(cfg);
-  b.build(model, GraphSpec::from_model(model, samples), samples, "cpu", dir / "cache");
+  b.build(model, GraphSpec::from_model(model, samples), samples, backend_test::device(), dir / "cache");
   EXPECT_EQ(backend_test::slurp(dir / "cache/profiles.json"),
             "[\n  {\n    \"x\": [\n      [\n        1,\n        4\n      ],\n      [\n        2,\n        4\n      ],\n      [\n"
             "        2,\n        4\n      ]\n    ]\n  },\n  {\n    \"x\": [\n      [\n        1,\n        4\n      ],\n      [\n"
@@ -190,7 +190,7 @@ TEST(BackendProfiles, InputsWithDefaultsMayBeLeftOutOfSamples) {
   EXPECT_EQ(spec.inputs[1].name, "scale");
   EXPECT_EQ(spec.inputs[1].min_shape, (Shape{4}));
   EngineBackend b;
-  b.build(model, spec, samples, "cpu", dir / "cache");
+  b.build(model, spec, samples, backend_test::device(), dir / "cache");
   TensorMap out = b.infer(mlp_sample(2, 3));
   EXPECT_FLOAT_EQ(static_cast<float>(out.at("y").at_double(1)), -static_cast<float>(mlp_sample(2, 3).at("x").at_double(1)));
   // Overriding the default still works.

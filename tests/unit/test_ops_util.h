@@ -1,18 +1,32 @@
 // Helpers for the op tests: build one-node graphs, run them through the reference executor and type
 // inference, make tensors of each dtype and compare results.
+// With CUDA built in and a device present, run_op also runs every one-node graph on CUDA device 0
+// (runtime::cuda::run_graph_cuda, TF32 off) and checks it against the reference result: integers and bool exactly,
+// float32/float64 element-wise (fp32 row of include/kiln/compare.h), float16 / bfloat16 by relative L2 (fp16 /
+// bf16 rows), NaN and Inf in the same places. KILN_TEST_CUDA=0 turns that second run off (docs/cuda-testing.md).
 #pragma once
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "ir/op_registry.h"
+#include "kiln/compare.h"
 #include "kiln/error.h"
 #include "runtime/cpu/cpu_executor.h"
 #include "util/half.h"
+// KILN_HAVE_RUN_GRAPH_CUDA (tests/CMakeLists.txt): the CUDA executor is in this build.
+#if KILN_WITH_CUDA && KILN_HAVE_RUN_GRAPH_CUDA
+#define KILN_TEST_OPS_ON_CUDA 1
+#include "kiln/device.h"
+#include "runtime/cuda/executor.h"
+#else
+#define KILN_TEST_OPS_ON_CUDA 0
+#endif
 
 namespace kiln::test_ops {
 
@@ -112,7 +126,75 @@ inline ir::Graph make_graph(const std::string& op, int64_t opset, const std::vec
   return g;
 }
 
-// Runs inference and the reference kernel; checks that inferred types match the computed outputs.
+// The tolerance row a CUDA result of this dtype is held to against the reference (integers and bool: exact).
+inline Tolerance cuda_check_tolerance(DType dt) {
+  switch (dt) {
+    case DType::Float16: return tolerance_for("fp16");
+    case DType::BFloat16: return tolerance_for("bf16");
+    case DType::Float32:
+    case DType::Float64: return tolerance_for("fp32");
+    default: return tolerance_for("exact");
+  }
+}
+
+// Adds a test failure for every output of `ref` that `got` lacks or that differs from it beyond
+// cuda_check_tolerance (what: "Relu on CUDA" names the run in the messages).
+inline void expect_outputs_match(const std::string& what, const std::vector<std::string>& names, const TensorMap& got,
+                                 const TensorMap& ref) {
+  for (const std::string& name : names) {
+    auto r = ref.find(name);
+    if (r == ref.end()) continue;
+    auto g = got.find(name);
+    if (g == got.end()) {
+      ADD_FAILURE() << what << ": output " << name << " is missing";
+      continue;
+    }
+    const Tolerance tol = cuda_check_tolerance(r->second.dtype());
+    const Comparison c = compare(g->second, r->second, tol);
+    EXPECT_TRUE(c.passed) << what << ": output " << name << " differs from the reference kernel (" << tol.str()
+                          << "): " << c.reason << "; max abs " << c.max_abs << ", rel L2 " << c.rel_l2 << "; got "
+                          << g->second.type_str() << ", reference " << r->second.type_str();
+  }
+}
+
+// Whether op tests also run on CUDA: a CUDA build with the executor, a device, and KILN_TEST_CUDA unset or not "0".
+inline bool cuda_op_check_enabled() {
+#if KILN_TEST_OPS_ON_CUDA
+  static const bool on = [] {
+    const char* e = std::getenv("KILN_TEST_CUDA");
+    if (e != nullptr && std::string(e) == "0") return false;
+    return cuda_device_count() > 0;
+  }();
+  return on;
+#else
+  return false;
+#endif
+}
+
+// Runs `g` on CUDA device 0 and compares its outputs with the reference run's `ref`; a kiln::Error is a failure.
+// Does nothing when cuda_op_check_enabled() is false.
+inline void expect_cuda_matches_reference(const std::string& label, const ir::Graph& g, const TensorMap& feeds,
+                                          const TensorMap& ref) {
+  if (!cuda_op_check_enabled()) return;
+#if KILN_TEST_OPS_ON_CUDA
+  TensorMap got;
+  try {
+    got = runtime::cuda::run_graph_cuda(g, feeds, 0, /*allow_tf32=*/false);
+  } catch (const Error& e) {
+    ADD_FAILURE() << label << " on CUDA: " << error_code_name(e.code()) << ": " << e.what();
+    return;
+  }
+  expect_outputs_match(label + " on CUDA", g.outputs, got, ref);
+#else
+  (void)label;
+  (void)g;
+  (void)feeds;
+  (void)ref;
+#endif
+}
+
+// Runs inference and the reference kernel; checks that inferred types match the computed outputs. Where a CUDA
+// device exists, the same graph also runs on it and must match the reference (see the top of this file).
 inline std::vector<Tensor> run_op(const std::string& op, int64_t opset, const std::vector<In>& inputs,
                                   const Attrs& attrs = {}, size_t n_out = 1) {
   ir::Graph g = make_graph(op, opset, inputs, attrs, n_out);
@@ -121,6 +203,10 @@ inline std::vector<Tensor> run_op(const std::string& op, int64_t opset, const st
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!inputs[i].t.empty() && !inputs[i].constant) feeds[vname('x', i)] = inputs[i].t;
   TensorMap res = runtime::cpu::run_graph_reference(g, feeds);
+  std::string label = op;
+  label += "-";
+  label += std::to_string(opset);
+  expect_cuda_matches_reference(label, g, feeds, res);
   std::vector<Tensor> out;
   for (size_t i = 0; i < n_out; ++i) {
     const std::string name = vname('y', i);

@@ -2,6 +2,7 @@
 #include <cuda_runtime.h>
 
 #include "kiln/device.h"
+#include "runtime/cuda/device_memory.h"
 #include "util/error.h"
 
 namespace kiln {
@@ -18,9 +19,7 @@ int cuda_device_count() {
 std::string cuda_device_name(int ordinal) {
   int n = cuda_device_count();
   if (ordinal < 0 || ordinal >= n) KILN_THROW(InvalidArgument, "cuda:" << ordinal << " does not exist (" << n << " CUDA devices)");
-  cudaDeviceProp p{};
-  cudaError_t e = cudaGetDeviceProperties(&p, ordinal);
-  if (e != cudaSuccess) KILN_THROW(Cuda, "cudaGetDeviceProperties(" << ordinal << "): " << cudaGetErrorString(e));
+  const cudaDeviceProp& p = runtime::cuda::device_properties(ordinal);
   return std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ")";
 }
 

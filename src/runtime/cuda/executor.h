@@ -1,10 +1,46 @@
-// The CUDA executor: runs an engine's graph on one CUDA device (docs/ARCHITECTURE.md, issue 5).
-// Only the entry points other layers and tests call are declared here so far; the executor itself is being written.
+// The CUDA executor: runs an engine's graph on one CUDA device (docs/cuda.md, docs/ARCHITECTURE.md).
+// One CudaExecutor per ExecutionContext: its own stream, library handles, activation arena, run-time buffer for
+// data-dependent outputs and CUDA graphs; the weights are the engine's, shared (weights.h).
 #pragma once
+#include <map>
+#include <memory>
+#include <string>
+
 #include "ir/graph.h"
 #include "kiln/engine.h"
+#include "runtime/engine_impl.h"
 
 namespace kiln::runtime::cuda {
+
+struct ExecutorOptions {
+  int device = 0;
+  bool use_cuda_graphs = false;
+  size_t max_cuda_graphs = 8;
+};
+
+class CudaExecutor {
+ public:
+  // Activation: device, stream, handles, weights (once per engine), the arena at the largest profile plan.
+  CudaExecutor(std::shared_ptr<const detail::EngineImpl> engine, const ExecutorOptions& options);
+  ~CudaExecutor();
+  CudaExecutor(const CudaExecutor&) = delete;
+  CudaExecutor& operator=(const CudaExecutor&) = delete;
+
+  // Host tensors for every graph input (defaults included), checked by the caller; synchronous.
+  TensorMap run(const TensorMap& inputs);
+  // Device tensors; inputs omitted fall back to their defaults. See ExecutionContext::enqueue.
+  void enqueue(const DeviceTensorMap& inputs, DeviceTensorMap& outputs, void* stream);
+  std::map<std::string, Shape> output_shapes(const std::map<std::string, Shape>& input_shapes);
+  ContextStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The arena plan of a CUDA engine at each profile's max shapes (host only: needs no GPU); Engine::memory_info.
+MemoryInfo plan_memory_info(const detail::EngineImpl& e);
 
 // Runs a bare graph on CUDA device `device`, host tensors in and out: nodes without a tactic get their heuristic
 // CUDA tactic (the first registered one that supports them) or the host fallback. For tests (every op test also runs

@@ -45,7 +45,8 @@ struct KernelContext {
   int device = 0;
   const cudaDeviceProp* props = nullptr;
   bool allow_tf32 = false;  // BuildConfig::enable_tf32: float32 GEMM / conv may use TF32 tensor cores
-  // Scratch for the node being run: at least what its tactic's workspace function asked for at plan time.
+  // Scratch for the node being run: at least what its tactic's workspace function asked for (at plan time, or for a
+  // node whose input shapes are known only at run time, then). Every tactic gets it, dynamic_output ones included.
   void* workspace = nullptr;
   size_t workspace_size = 0;
   // Only for tactics with dynamic_output: allocates a device buffer for an output whose size the kernel learns
@@ -70,7 +71,9 @@ struct KernelArgs {
 };
 
 using KernelFn = std::function<void(const KernelContext& ctx, KernelArgs& args)>;
-// Scratch bytes the node needs at these (static) input / output types; 0 when none.
+// Scratch bytes the node needs at these input / output types; 0 when none. Inputs are static. Outputs are static
+// except for a dynamic_output tactic whose output shapes are data-dependent (NonZero): its function must size the
+// workspace from the inputs (and attributes) alone.
 using WorkspaceFn = std::function<size_t(const ir::Node& node, const std::vector<ir::ValueType>& in,
                                          const std::vector<ir::ValueType>& out)>;
 // Whether a tactic can run the node with these input types (null / omitted inputs have has_rank = false and

@@ -135,3 +135,27 @@ inline BroadcastIndex make_broadcast(const Shape& in, const Shape& out) {
 }
 
 }  // namespace kiln::runtime::cuda
+
+// ---- appended by the gemm/conv family --------------------------------------------------------------------------
+// Throw kiln::Error(Cuda) naming the call and the library's status string.
+#define KILN_CUBLAS_CHECK(call)                                                                          \
+  do {                                                                                                   \
+    cublasStatus_t kiln_st_ = (call);                                                                    \
+    if (kiln_st_ != CUBLAS_STATUS_SUCCESS) KILN_THROW(Cuda, #call << ": " << cublasLtGetStatusString(kiln_st_)); \
+  } while (0)
+#define KILN_CUDNN_CHECK(call)                                                                           \
+  do {                                                                                                   \
+    cudnnStatus_t kiln_st_ = (call);                                                                     \
+    if (kiln_st_ != CUDNN_STATUS_SUCCESS) KILN_THROW(Cuda, #call << ": " << cudnnGetErrorString(kiln_st_)); \
+  } while (0)
+
+namespace kiln::runtime::cuda {
+// Largest power of two (at most 256) that divides the address: the alignment cuBLASLt / cuDNN may assume.
+inline uint32_t ptr_alignment(const void* p) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (a == 0) return 256;
+  uint32_t al = 1;
+  while (al < 256 && (a & (2 * al - 1)) == 0) al *= 2;
+  return al;
+}
+}  // namespace kiln::runtime::cuda
