@@ -80,7 +80,7 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
     // Zero-padded input, one [Hp, Wp] plane per (image, channel).
     Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.Hp * g.Wp});
     float* xpad = xpad_t.mutable_as<float>();
-    parallel_for(planes_in, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.Hp * g.Wp)), [&](int64_t lo, int64_t hi) {
+    parallel_for(planes_in, std::max<int64_t>(1, 262144 / std::max<int64_t>(1, g.Hp * g.Wp)), [&](int64_t lo, int64_t hi) {
       for (int64_t p = lo; p < hi; ++p) {
         float* dst = xpad + p * g.Hp * g.Wp;
         std::fill(dst, dst + g.Hp * g.Wp, 0.0f);
