@@ -7,9 +7,9 @@
 //    and 8 multiply-adds with broadcast weights. Work items (image, group, channel block, output row) over the
 //    threads. Wins where channels are few and maps wide (small CNNs), where im2col + GEMM spends its time
 //    unrolling.
-//  - "direct_dw": depthwise (one input channel per group): per channel, blocks of output rows x vectors of 16
-//    outputs (4 accumulators) accumulate in registers over the kernel taps. Work items (image, channel, band of 4
-//    output rows).
+//  - "direct_dw": depthwise (one input channel per group): per output plane, its input plane padded into a small
+//    per-thread buffer, then blocks of output rows x vectors of 16 outputs (4 accumulators) accumulate in registers
+//    over the kernel taps. Work items: output planes.
 // The builder times them against "im2col_blas".
 #include <algorithm>
 #include <cstring>
@@ -25,7 +25,9 @@ namespace cpu_conv {
 constexpr int kMB = 8;   // output channels per block ("direct")
 constexpr int kVW = 16;  // outputs per vector
 
-// The padded, phase-split input: per (image, channel) plane Hp rows of `sw` phases of Wq floats.
+// The padded, phase-split input: per (image, channel) plane Hp rows of `sw` phases of Wq floats, then kTail floats
+// of slack after the last plane (vector reads past the end of the last row).
+constexpr int64_t kTail = 4 * kVW;
 struct Padded {
   int64_t Hp = 0, sw = 1, Wq = 0;
   int64_t row() const { return sw * Wq; }
@@ -43,8 +45,9 @@ Padded padded_geometry(const ops::Window3& w) {
   p.Hp = w.in[1] + w.pb[1] + w.pe[1];
   p.sw = w.s[2];
   const int64_t Wp = w.in[2] + w.pb[2] + w.pe[2];
-  // Slack: a vector starting at the last output reads up to 15 floats past the row's last output.
-  p.Wq = (Wp + p.sw - 1) / p.sw + kVW + 1;
+  // No slack per row: a vector that runs past a row's last output reads the next row, and those lanes are never
+  // stored. The buffer as a whole ends with kTail floats of slack.
+  p.Wq = (Wp + p.sw - 1) / p.sw;
   return p;
 }
 
@@ -84,7 +87,7 @@ void fill_padded(const float* x, int64_t planes, const ops::Window3& w, const Pa
   for (int64_t ph = 0; ph < p.sw; ++ph)
     valid_range(p.sw, ph - w.pb[2], W, 0, p.Wq, ranges[static_cast<size_t>(2 * ph)],
                 ranges[static_cast<size_t>(2 * ph + 1)]);
-  parallel_for(planes, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.plane())), [&](int64_t lo, int64_t hi) {
+  parallel_for(planes, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p.plane())), [&](int64_t lo, int64_t hi) {
     for (int64_t q = lo; q < hi; ++q)
       fill_plane(x + q * H * W, dst + q * p.plane(), p, H, W, w.pb[1], w.pb[2], ranges.data());
   });
@@ -164,9 +167,10 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   float* py = yo.data();
   const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
-    Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane()});
+    Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane() + kTail});
     float* xpad = xpad_t.mutable_as<float>();
     fill_padded(px, planes_in, a.win, g.pad, xpad);
+    std::fill(xpad + planes_in * g.pad.plane(), xpad + planes_in * g.pad.plane() + kTail, 0.0f);
     // Weights as [group][channel block][Cg][KH][KW][kMB], zero beyond the last channel; bias per block.
     const int64_t blocks = (a.Mg + kMB - 1) / kMB, taps = g.Cg * g.KH * g.KW;
     std::vector<float> wpk(static_cast<size_t>(a.G * blocks * taps * kMB), 0.0f);
@@ -259,19 +263,23 @@ void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std
   const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
   F32Out yo(y);
   float* py = yo.data();
-  const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW, ksp = g.KH * g.KW;
+  const int64_t plane = g.OH * g.OW, ksp = g.KH * g.KW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
-    Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane()});
-    float* xpad = xpad_t.mutable_as<float>();
-    fill_padded(px, planes_in, a.win, g.pad, xpad);
-    // Work items: (image, channel, band of up to 4 output rows).
-    const int64_t bands = (g.OH + 3) / 4, items = a.N * a.M * bands;
-    const int64_t band_work = std::max<int64_t>(1, 4 * ksp * ((g.OW + kVW - 1) / kVW));
-    parallel_for(items, std::max<int64_t>(1, 2048 / band_work), [&](int64_t lo, int64_t hi) {
-      for (int64_t it = lo; it < hi; ++it) {
-        const int64_t band = it % bands, nm = it / bands, bn = nm / a.M, m = nm % a.M, gr = m / a.Mg;
-        dw_rows(xpad + (bn * a.C + gr) * g.pad.plane(), pw + m * ksp, pb ? pb[m] : 0.0f, g, band * 4,
-                std::min<int64_t>(g.OH, band * 4 + 4), py + nm * plane);
+    // Per output plane: its input plane padded into a small per-thread buffer (it stays in cache while the rows
+    // are computed; a whole padded copy of the input would go out to memory and back), then all its rows.
+    const ops::Window3& w = a.win;
+    const int64_t H = w.in[1], W = w.in[2];
+    std::vector<int64_t> ranges(static_cast<size_t>(2 * g.pad.sw));
+    for (int64_t ph = 0; ph < g.pad.sw; ++ph)
+      valid_range(g.pad.sw, ph - w.pb[2], W, 0, g.pad.Wq, ranges[static_cast<size_t>(2 * ph)],
+                  ranges[static_cast<size_t>(2 * ph + 1)]);
+    const int64_t plane_work = std::max<int64_t>(1, g.OH * ksp * ((g.OW + kVW - 1) / kVW));
+    parallel_for(a.N * a.M, std::max<int64_t>(1, 2048 / plane_work), [&](int64_t lo, int64_t hi) {
+      std::vector<float> buf(static_cast<size_t>(g.pad.plane() + kTail), 0.0f);
+      for (int64_t nm = lo; nm < hi; ++nm) {
+        const int64_t bn = nm / a.M, m = nm % a.M, gr = m / a.Mg;
+        fill_plane(px + (bn * a.C + gr) * H * W, buf.data(), g.pad, H, W, w.pb[1], w.pb[2], ranges.data());
+        dw_rows(buf.data(), pw + m * ksp, pb ? pb[m] : 0.0f, g, 0, g.OH, py + nm * plane);
       }
     });
   }

@@ -38,13 +38,15 @@ void cpu_relax() {
 #endif
 }
 
-// Chunks are claimed under the mutex (there are at most `threads` of them). Waking a sleeping thread costs tens of
-// microseconds, as much as a small kernel, so a worker that has just finished a loop spins for a while (kSpin
-// pauses, ~30-100 us) watching `posted_` before it sleeps on the condition variable, and the caller spins on
-// `remaining_` before it sleeps: back-to-back loops of one inference hand over without a system call.
+// Chunks are claimed under the mutex (at most 4 per thread, so a worker that starts late leaves its share to the
+// others). Waking a sleeping thread costs tens of microseconds, as much as a small kernel, so a worker that has
+// just finished a loop spins for a while (kSpin pauses, ~0.1-0.4 ms) watching `posted_` before it sleeps on the
+// condition variable, and the caller waiting for the last chunks spins, then yields, before it sleeps: back-to-back
+// loops of one inference hand over without a system call.
 class Pool {
  public:
-  static constexpr int kSpin = 2000;
+  static constexpr int kSpin = 8000;
+  static constexpr int kYields = 2000;
 
   explicit Pool(int threads) {
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
@@ -71,8 +73,11 @@ class Pool {
     if (sleepers_ > 0) cv_.notify_all();
     drain(lk);
     if (remaining_.load(std::memory_order_acquire) != 0) {
+      // The other chunks are running on workers: wait spinning, then yielding (a sleep and wake-up would cost more
+      // than the wait), and only after that on the condition variable.
       lk.unlock();
       for (int i = 0; i < kSpin && remaining_.load(std::memory_order_acquire) != 0; ++i) cpu_relax();
+      for (int i = 0; i < kYields && remaining_.load(std::memory_order_acquire) != 0; ++i) std::this_thread::yield();
       lk.lock();
       done_.wait(lk, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
     }
@@ -169,7 +174,8 @@ int64_t parallel_chunks(int64_t n, int64_t grain) {
   if (n <= 0) return 0;
   if (t_in_pool_loop) return 1;
   const int64_t by_grain = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
-  return std::min<int64_t>({by_grain, static_cast<int64_t>(cpu_threads()), n});
+  const int64_t threads = cpu_threads();
+  return threads <= 1 ? 1 : std::min<int64_t>({by_grain, 4 * threads, n});
 }
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
@@ -190,8 +196,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     g.pool.reset();
     g.pool = std::make_unique<Pool>(threads);
   }
-  const int64_t used = std::min<int64_t>(chunks, threads);
-  g.pool->run(used, [&](int64_t c) { fn(n * c / used, n * (c + 1) / used); });
+  g.pool->run(chunks, [&](int64_t c) { fn(n * c / chunks, n * (c + 1) / chunks); });
 }
 
 }  // namespace kiln::runtime::cpu
