@@ -4,7 +4,7 @@
                                          [--torch-python /work/torchenv/bin/python] [--rounds 3] [--iterations 20]
                                          [--out bench/results/cpu-vs-ort-DATE.md | --no-write]
 
-Models: every --model given; without one, the bundled demo CNN and tests/models/real/*.onnx when present. With
+Models: every --model given; without one, the bundled demo CNN and tests/models/real_arch/*.onnx. With
 --torch-python, full-size ResNet-50 (torchvision) and BERT-base (Hugging Face, sequence 128) are exported on the fly
 into a temporary folder by bench/export_torch_models.py (run with that Python; nothing is committed) and measured
 at --full-batches (default 1). Axis 0 of every input is the batch; other dimensions must be fixed in the model.
@@ -125,7 +125,7 @@ def main():
         cases += [(os.path.basename(m), m, batches) for m in a.model]
     else:
         cases.append(("kiln_demo_cnn.onnx", os.path.join(ROOT, "models", "kiln_demo_cnn.onnx"), batches))
-        for m in sorted(glob.glob(os.path.join(ROOT, "tests", "models", "real", "*.onnx"))):
+        for m in sorted(glob.glob(os.path.join(ROOT, "tests", "models", "real_arch", "*.onnx"))):
             cases.append((os.path.relpath(m, ROOT), m, batches))
     with tempfile.TemporaryDirectory(prefix="kiln_cpu_vs_ort_") as tmp:
         if a.torch_python:

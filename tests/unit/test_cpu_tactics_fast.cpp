@@ -127,6 +127,43 @@ TEST(CpuTacticsFast, MaxPoolWithIndicesUsesTheReference) {
   EXPECT_TRUE(a[1].bit_equal(b[1]));
 }
 
+TEST(CpuTacticsFast, PowWithOneExponent) {
+  const Tensor x = special_values();
+  for_thread_counts([&](int) {
+    for (float e : {2.0f, 3.0f, 1.0f, 0.5f, -1.0f, 0.0f, -2.5f, 1.7f})
+      check_tactics("Pow", 15, {x, Const(f32({}, {e}))}, {}, {"fast"});
+    check_tactics("Pow", 15, {x, i64({1}, {3})}, {}, {"fast"});
+    check_tactics("Pow", 15, {x, f64({}, {2.0})}, {}, {"fast"});
+    check_tactics("Pow", 15, {rand_f32({4, 50000}, 2), f32({}, {2.0f})}, {}, {"fast"});
+  });
+  // A broadcast exponent is not one value: the reference only.
+  EXPECT_EQ(check_tactics("Pow", 15, {rand_f32({3, 4}, 3), rand_f32({4}, 4)}, {}, {}),
+            std::vector<std::string>{"ref"});
+  // An exponent of higher rank broadcasts the output: the fast kernel hands it to the reference.
+  check_tactics("Pow", 15, {rand_f32({3}, 5), f32({1, 1}, {2.0f})}, {}, {"fast"});
+}
+
+TEST(CpuTacticsFast, ReductionsOverTrailingAxes) {
+  for_thread_counts([](int) {
+    Tensor x = rand_f32({3, 5, 7, 129}, 1);
+    for (const char* op : {"ReduceMean", "ReduceSumSquare"}) {
+      SCOPED_TRACE(op);
+      check_tactics(op, 13, {x}, {{"axes", std::vector<int64_t>{-1}}}, {"fast"});
+      check_tactics(op, 13, {x}, {{"axes", std::vector<int64_t>{3, 2}}, {"keepdims", int64_t(0)}}, {"fast"});
+      check_tactics(op, 13, {x}, {}, {"fast"});                                            // all axes
+      check_tactics(op, 13, {x}, {{"axes", std::vector<int64_t>{1}}}, {"fast"});           // not trailing: ref
+      check_tactics(op, 18, {x, Const(i64({1}, {-1}))}, {}, {"fast"});
+      check_tactics(op, 18, {x, Const(i64({2}, {-2, -1}))}, {{"keepdims", int64_t(0)}}, {"fast"});
+      check_tactics(op, 18, {x, Const(i64({0}, {}))}, {{"noop_with_empty_axes", int64_t(1)}}, {"fast"});
+    }
+    check_tactics("ReduceSum", 13, {x, Const(i64({1}, {-1}))}, {}, {"fast"});
+    check_tactics("ReduceSum", 11, {x}, {{"axes", std::vector<int64_t>{2, 3}}}, {"fast"});
+    check_tactics("ReduceMean", 18, {rand_f32({2, 0, 3}, 2), Const(i64({1}, {-1}))}, {}, {"fast"});
+    check_tactics("ReduceMean", 18, {rand_f32({2, 3, 0}, 2), Const(i64({1}, {-1}))}, {}, {"fast"});  // NaN
+    check_tactics("ReduceMean", 18, {special_values(), Const(i64({1}, {0}))}, {}, {"fast"});
+  });
+}
+
 TEST(CpuTacticsFast, SoftmaxAndLogSoftmaxAlongAnyAxis) {
   for_thread_counts([](int) {
     for (const char* op : {"Softmax", "LogSoftmax"}) {

@@ -49,7 +49,9 @@ void gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
   const bool split_m = M >= N;
   const int64_t dim = split_m ? M : N;
   const int64_t per_row = (split_m ? N : M) * K;
-  const int64_t grain = std::max<int64_t>(16, (kMinMacsPerChunk + per_row - 1) / per_row);
+  // At most one chunk per thread: each chunk is a separate sgemm call that packs its operands again.
+  const int64_t threads = cpu_threads();
+  const int64_t grain = std::max<int64_t>({16, (kMinMacsPerChunk + per_row - 1) / per_row, (dim + threads - 1) / threads});
   if (!threaded || parallel_chunks(dim, grain) <= 1) {
     sgemm_one(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;

@@ -3,9 +3,7 @@
 //    (skipped for 1x1 convolutions with stride 1 and no padding, where the input already is that matrix) and
 //    multiplied by the [Mg, Cg*k] weights through OpenBLAS. Work items are (image, group, tile of output positions),
 //    split over kiln's threads.
-//  - "direct" (cpu_conv_direct.cpp): 1-D / 2-D convolutions with stride 1 along the last axis, no unrolling.
-//  - "direct_dw": depthwise convolutions (one input channel per group): per output plane, a sum of shifted input
-//    rows times one weight, no unrolling. Parallel over planes.
+//  - "direct" and "direct_dw" (depthwise): 1-D / 2-D convolutions without unrolling (cpu_conv_direct.cpp).
 #include <algorithm>
 #include <cstring>
 
@@ -146,67 +144,10 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
   out[0] = y;
 }
 
-void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  ops::check_arity(n, 2, 3);
-  ConvArgs a;
-  if (!conv_args(n, in, a) || a.Cg != 1) return run_reference(n, in, out);
-  Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
-  std::vector<float> sx, sw, sb;
-  const float* px = f32_data(*a.x, sx);
-  const float* pw = f32_data(*a.w, sw);
-  const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
-  F32Out yo(y);
-  float* py = yo.data();
-  const Window3& w = a.win;
-  const int64_t P = a.out_sp;
-  parallel_for(a.N * a.M, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, P * a.k_sp)), [&](int64_t lo, int64_t hi) {
-    for (int64_t nm = lo; nm < hi; ++nm) {
-      const int64_t bn = nm / a.M, m = nm % a.M, g = m / a.Mg;
-      const float* xc = px + (bn * a.C + g) * a.in_sp;
-      const float* wc = pw + m * a.k_sp;
-      float* yc = py + nm * P;
-      std::fill(yc, yc + P, pb ? pb[m] : 0.0f);
-      for (int64_t k0 = 0; k0 < w.k[0]; ++k0)
-        for (int64_t k1 = 0; k1 < w.k[1]; ++k1)
-          for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
-            const float wv = wc[(k0 * w.k[1] + k1) * w.k[2] + k2];
-            const int64_t base2 = k2 * w.d[2] - w.pb[2];
-            int64_t vlo, vhi;
-            valid_range(w.s[2], base2, w.in[2], 0, w.out[2], vlo, vhi);
-            for (int64_t o0 = 0; o0 < w.out[0]; ++o0) {
-              const int64_t i0 = o0 * w.s[0] - w.pb[0] + k0 * w.d[0];
-              if (i0 < 0 || i0 >= w.in[0]) continue;
-              for (int64_t o1 = 0; o1 < w.out[1]; ++o1) {
-                const int64_t i1 = o1 * w.s[1] - w.pb[1] + k1 * w.d[1];
-                if (i1 < 0 || i1 >= w.in[1]) continue;
-                const float* xr = xc + (i0 * w.in[1] + i1) * w.in[2];
-                float* yr = yc + (o0 * w.out[1] + o1) * w.out[2];
-                if (w.s[2] == 1) {
-                  const float* xs = xr + base2;
-                  for (int64_t o = vlo; o < vhi; ++o) yr[o] += wv * xs[o];
-                } else {
-                  for (int64_t o = vlo; o < vhi; ++o) yr[o] += wv * xr[o * w.s[2] + base2];
-                }
-              }
-            }
-          }
-    }
-  });
-  yo.commit();
-  out[0] = y;
-}
-
 bool supports_conv(const ir::Node&, const std::vector<const ir::ValueType*>& in) {
   if (!all_f32_like(in, 2)) return false;
   const ir::ValueType* x = in[0];
   return !x->has_rank || (x->dims.size() >= 3 && x->dims.size() <= 5);
-}
-
-// Depthwise: weights [M, 1, k...] with group > 1.
-bool supports_dw(const ir::Node& n, const std::vector<const ir::ValueType*>& in) {
-  if (!supports_conv(n, in) || n.attr_int("group", 1) <= 1) return false;
-  const ir::ValueType* w = in[1];
-  return w->has_rank && w->dims.size() >= 3 && w->dims[1].is_static() && w->dims[1].value == 1;
 }
 
 }  // namespace cpu_conv

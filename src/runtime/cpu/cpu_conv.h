@@ -25,8 +25,10 @@ bool conv_args(const ir::Node& n, const std::vector<const Tensor*>& in, ConvArgs
 // Float convolutions with input rank 3..5.
 bool supports_conv(const ir::Node& n, const std::vector<const ir::ValueType*>& in);
 
-// "direct": 1-D and 2-D convolutions with stride 1 along the last axis (cpu_conv_direct.cpp).
+// "direct" and "direct_dw" (depthwise): 1-D and 2-D convolutions (cpu_conv_direct.cpp).
 void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out);
 bool supports_direct(const ir::Node& n, const std::vector<const ir::ValueType*>& in);
+void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out);
+bool supports_dw(const ir::Node& n, const std::vector<const ir::ValueType*>& in);
 
 }  // namespace kiln::runtime::cpu::cpu_conv

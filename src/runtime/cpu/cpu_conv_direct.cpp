@@ -1,10 +1,16 @@
-// Conv "direct": 1-D and 2-D convolutions with stride 1 along the last axis (any stride along the other, any
-// dilation, pads, groups), float32 (float16 / bfloat16 through float32). No unrolled matrix: the input of each
-// image is copied once into a zero-padded buffer (so no bounds checks remain), then every output row of a block of
-// 8 output channels is computed 16 outputs at a time in registers: for each input channel and kernel tap one
-// vector load of the input row and 8 multiply-adds with broadcast weights. Work items (image, group, channel block,
-// output row) are split over kiln's threads. Best where channels are few and maps are wide (small CNNs), where
-// im2col + GEMM spends its time unrolling; the builder times it against "im2col_blas".
+// The direct Conv tactics, for 1-D and 2-D convolutions (any strides, dilations, pads), float32 (float16 / bfloat16
+// through float32). No unrolled matrix: the input of each image is copied once into a zero-padded buffer whose
+// rows are split by column phase (column j of a padded row goes to phase j % stride_w at j / stride_w), so every
+// kernel tap reads 16 consecutive floats for 16 consecutive outputs, whatever the stride, and no bounds checks
+// remain.
+//  - "direct": 8 output channels x 16 outputs accumulate in registers; per input channel and tap one vector load
+//    and 8 multiply-adds with broadcast weights. Work items (image, group, channel block, output row) over the
+//    threads. Wins where channels are few and maps wide (small CNNs), where im2col + GEMM spends its time
+//    unrolling.
+//  - "direct_dw": depthwise (one input channel per group): per output plane, its input plane padded into a small
+//    per-thread buffer, then blocks of output rows x vectors of 16 outputs (4 accumulators) accumulate in registers
+//    over the kernel taps. Work items: output planes.
+// The builder times them against "im2col_blas".
 #include <algorithm>
 #include <cstring>
 
@@ -16,16 +22,98 @@
 namespace kiln::runtime::cpu {
 namespace cpu_conv {
 
-constexpr int kMB = 8;    // output channels per block
-constexpr int kVW = 16;   // outputs per vector
+constexpr int kMB = 8;   // output channels per block ("direct")
+constexpr int kVW = 16;  // outputs per vector
+
+// The padded, phase-split input: per (image, channel) plane Hp rows of `sw` phases of Wq floats, then kTail floats
+// of slack after the last plane (vector reads past the end of the last row).
+constexpr int64_t kTail = 4 * kVW;
+struct Padded {
+  int64_t Hp = 0, sw = 1, Wq = 0;
+  int64_t row() const { return sw * Wq; }
+  int64_t plane() const { return Hp * sw * Wq; }
+};
 
 struct DirectGeom {
-  int64_t Cg, KH, KW, sh, dh, dw, Hp, Wp, OH, OW;
+  int64_t Cg, KH, KW, sh, dh, OH, OW;
+  Padded pad;
+  std::vector<int64_t> kw_off;  // per kernel column: offset of its phase row plus its index in the phase
 };
+
+Padded padded_geometry(const ops::Window3& w) {
+  Padded p;
+  p.Hp = w.in[1] + w.pb[1] + w.pe[1];
+  p.sw = w.s[2];
+  const int64_t Wp = w.in[2] + w.pb[2] + w.pe[2];
+  // No slack per row: a vector that runs past a row's last output reads the next row, and those lanes are never
+  // stored. The buffer as a whole ends with kTail floats of slack.
+  p.Wq = (Wp + p.sw - 1) / p.sw;
+  return p;
+}
+
+// One padded, phase-split plane from input plane `src` ([H, W]); `ranges` holds each phase's valid [lo, hi).
+// Plain loops with fixed strides (no per-row library calls: the rows of small maps are a few dozen floats).
+KILN_CPU_CLONES void fill_plane(const float* src, float* d, const Padded& p, int64_t H, int64_t W, int64_t pbh,
+                                int64_t pbw, const int64_t* ranges) {
+  const int64_t row = p.row();
+  for (int64_t r = 0; r < p.Hp; ++r) {
+    float* drow = d + r * row;
+    const int64_t h = r - pbh;
+    if (h < 0 || h >= H) {
+      for (int64_t i = 0; i < row; ++i) drow[i] = 0.0f;
+      continue;
+    }
+    const float* srow = src + h * W;
+    for (int64_t ph = 0; ph < p.sw; ++ph) {
+      float* dp = drow + ph * p.Wq;
+      const int64_t lo = ranges[2 * ph], hi = ranges[2 * ph + 1];
+      const float* sp = srow + ph - pbw;  // phase index i reads input column i * sw + ph - pbw
+      for (int64_t i = 0; i < lo; ++i) dp[i] = 0.0f;
+      if (p.sw == 1)
+        for (int64_t i = lo; i < hi; ++i) dp[i] = sp[i];
+      else if (p.sw == 2)
+        for (int64_t i = lo; i < hi; ++i) dp[i] = sp[2 * i];
+      else
+        for (int64_t i = lo; i < hi; ++i) dp[i] = sp[i * p.sw];
+      for (int64_t i = hi; i < p.Wq; ++i) dp[i] = 0.0f;
+    }
+  }
+}
+
+// Fills the padded, phase-split copy of `planes` input planes [H, W].
+void fill_padded(const float* x, int64_t planes, const ops::Window3& w, const Padded& p, float* dst) {
+  const int64_t H = w.in[1], W = w.in[2];
+  std::vector<int64_t> ranges(static_cast<size_t>(2 * p.sw));
+  for (int64_t ph = 0; ph < p.sw; ++ph)
+    valid_range(p.sw, ph - w.pb[2], W, 0, p.Wq, ranges[static_cast<size_t>(2 * ph)],
+                ranges[static_cast<size_t>(2 * ph + 1)]);
+  parallel_for(planes, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p.plane())), [&](int64_t lo, int64_t hi) {
+    for (int64_t q = lo; q < hi; ++q)
+      fill_plane(x + q * H * W, dst + q * p.plane(), p, H, W, w.pb[1], w.pb[2], ranges.data());
+  });
+}
+
+std::vector<int64_t> kernel_column_offsets(const ops::Window3& w, const Padded& p) {
+  std::vector<int64_t> off(static_cast<size_t>(w.k[2]));
+  for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+    const int64_t j = kw * w.d[2];
+    off[static_cast<size_t>(kw)] = (j % p.sw) * p.Wq + j / p.sw;
+  }
+  return off;
+}
+
+// Stores the first n (<= 16) floats of v: a full vector as one store (a variable-size memcpy is a library call).
+KILN_CPU_INLINE void store_head(float* dst, const KilnV16f& v, int64_t n) {
+  if (n >= kVW)
+    std::memcpy(dst, &v, sizeof v);
+  else
+    std::memcpy(dst, &v, static_cast<size_t>(n) * sizeof(float));
+}
 
 // One output row of one channel block: y[j * plane + ow] for j < mcount, all ow.
 KILN_CPU_CLONES void direct_row(const float* xp, const float* wpk, const float* bias, const DirectGeom& g, int64_t oh,
                                 float* y, int64_t plane, int mcount) {
+  const int64_t* kwo = g.kw_off.data();
   for (int64_t ow = 0; ow < g.OW; ow += kVW) {
     KilnV16f acc[kMB];
     for (int j = 0; j < kMB; ++j) {
@@ -33,41 +121,43 @@ KILN_CPU_CLONES void direct_row(const float* xp, const float* wpk, const float* 
       acc[j] = KilnV16f{b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b};
     }
     for (int64_t c = 0; c < g.Cg; ++c) {
-      const float* xc = xp + c * g.Hp * g.Wp + ow;
+      const float* xc = xp + c * g.pad.plane() + ow;
       const float* wc = wpk + c * g.KH * g.KW * kMB;
       for (int64_t kh = 0; kh < g.KH; ++kh) {
-        const float* xr = xc + (oh * g.sh + kh * g.dh) * g.Wp;
+        const float* xr = xc + (oh * g.sh + kh * g.dh) * g.pad.row();
         const float* wr = wc + kh * g.KW * kMB;
         for (int64_t kw = 0; kw < g.KW; ++kw) {
           KilnV16f xv;
-          std::memcpy(&xv, xr + kw * g.dw, sizeof xv);
+          std::memcpy(&xv, xr + kwo[kw], sizeof xv);
           const float* wk = wr + kw * kMB;
           for (int j = 0; j < kMB; ++j) acc[j] += xv * wk[j];
         }
       }
     }
-    const size_t nbytes = static_cast<size_t>(std::min<int64_t>(kVW, g.OW - ow)) * sizeof(float);
-    for (int j = 0; j < mcount; ++j) std::memcpy(y + j * plane + oh * g.OW + ow, &acc[j], nbytes);
+    for (int j = 0; j < mcount; ++j) store_head(y + j * plane + oh * g.OW + ow, acc[j], g.OW - ow);
   }
 }
 
-void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  ops::check_arity(n, 2, 3);
-  ConvArgs a;
-  if (!conv_args(n, in, a) || a.win.in[0] != 1 || a.win.k[0] != 1 || a.win.s[2] != 1)
-    return run_reference(n, in, out);
+bool direct_geometry(const ConvArgs& a, DirectGeom& g) {
   const ops::Window3& w = a.win;
-  DirectGeom g;
+  if (w.in[0] != 1 || w.k[0] != 1) return false;  // 3-D
   g.Cg = a.Cg;
   g.KH = w.k[1];
   g.KW = w.k[2];
   g.sh = w.s[1];
   g.dh = w.d[1];
-  g.dw = w.d[2];
-  g.Hp = w.in[1] + w.pb[1] + w.pe[1];
-  g.Wp = w.in[2] + w.pb[2] + w.pe[2] + kVW;  // slack: the last vector of a row may read past the row's end
   g.OH = w.out[1];
   g.OW = w.out[2];
+  g.pad = padded_geometry(w);
+  g.kw_off = kernel_column_offsets(w, g.pad);
+  return true;
+}
+
+void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  ops::check_arity(n, 2, 3);
+  ConvArgs a;
+  DirectGeom g;
+  if (!conv_args(n, in, a) || !direct_geometry(a, g)) return run_reference(n, in, out);
   Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
   std::vector<float> sx, sw, sb;
   const float* px = f32_data(*a.x, sx);
@@ -75,19 +165,12 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
   F32Out yo(y);
   float* py = yo.data();
-  const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW, H = w.in[1], W = w.in[2];
+  const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
-    // Zero-padded input, one [Hp, Wp] plane per (image, channel).
-    Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.Hp * g.Wp});
+    Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane() + kTail});
     float* xpad = xpad_t.mutable_as<float>();
-    parallel_for(planes_in, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.Hp * g.Wp)), [&](int64_t lo, int64_t hi) {
-      for (int64_t p = lo; p < hi; ++p) {
-        float* dst = xpad + p * g.Hp * g.Wp;
-        std::fill(dst, dst + g.Hp * g.Wp, 0.0f);
-        for (int64_t h = 0; h < H; ++h)
-          std::memcpy(dst + (h + w.pb[1]) * g.Wp + w.pb[2], px + (p * H + h) * W, static_cast<size_t>(W) * 4);
-      }
-    });
+    fill_padded(px, planes_in, a.win, g.pad, xpad);
+    std::fill(xpad + planes_in * g.pad.plane(), xpad + planes_in * g.pad.plane() + kTail, 0.0f);
     // Weights as [group][channel block][Cg][KH][KW][kMB], zero beyond the last channel; bias per block.
     const int64_t blocks = (a.Mg + kMB - 1) / kMB, taps = g.Cg * g.KH * g.KW;
     std::vector<float> wpk(static_cast<size_t>(a.G * blocks * taps * kMB), 0.0f);
@@ -106,7 +189,7 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         const int64_t bn = ng / a.G, gr = ng % a.G;
         const int64_t m0 = gr * a.Mg + blk * kMB;
         const int mcount = static_cast<int>(std::min<int64_t>(kMB, a.Mg - blk * kMB));
-        const float* xp = xpad + (bn * a.C + gr * a.Cg) * g.Hp * g.Wp;
+        const float* xp = xpad + (bn * a.C + gr * a.Cg) * g.pad.plane();
         const int64_t kb = gr * blocks + blk;
         direct_row(xp, wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, g, oh, py + (bn * a.M + m0) * plane,
                    plane, mcount);
@@ -117,12 +200,104 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   out[0] = y;
 }
 
+// Depthwise: kNR output rows x kNV vectors of 16 outputs of one channel, accumulated over the kernel taps (up to 4
+// independent accumulators, so narrow maps do not wait on one chain of multiply-adds).
+template <int kNR, int kNV>
+KILN_CPU_INLINE void dw_block(const float* xp, const float* wc, float bias, const DirectGeom& g, int64_t oh,
+                              int64_t ow, float* yplane) {
+  KilnV16f acc[kNR][kNV];
+  for (int r = 0; r < kNR; ++r)
+    for (int v = 0; v < kNV; ++v)
+      acc[r][v] = KilnV16f{bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias, bias};
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const float wv = wc[kh * g.KW + kw];
+      const int64_t off = g.kw_off[static_cast<size_t>(kw)] + ow;
+      for (int r = 0; r < kNR; ++r) {
+        const float* xs = xp + ((oh + r) * g.sh + kh * g.dh) * g.pad.row() + off;
+        for (int v = 0; v < kNV; ++v) {
+          KilnV16f xv;
+          std::memcpy(&xv, xs + v * kVW, sizeof xv);
+          acc[r][v] += xv * wv;
+        }
+      }
+    }
+  for (int r = 0; r < kNR; ++r)
+    for (int v = 0; v < kNV; ++v) {
+      const int64_t o = ow + v * kVW;
+      if (o >= g.OW) break;
+      store_head(yplane + (oh + r) * g.OW + o, acc[r][v], g.OW - o);
+    }
+}
+
+// Output rows [oh0, oh1) of one channel.
+KILN_CPU_CLONES void dw_rows(const float* xp, const float* wc, float bias, const DirectGeom& g, int64_t oh0,
+                             int64_t oh1, float* yplane) {
+  const int64_t nvec = (g.OW + kVW - 1) / kVW;
+  int64_t oh = oh0;
+  if (nvec == 1) {
+    for (; oh + 4 <= oh1; oh += 4) dw_block<4, 1>(xp, wc, bias, g, oh, 0, yplane);
+  } else if (nvec == 2) {
+    for (; oh + 2 <= oh1; oh += 2) dw_block<2, 2>(xp, wc, bias, g, oh, 0, yplane);
+  }
+  for (; oh < oh1; ++oh) {
+    int64_t ow = 0;
+    for (; ow + 3 * kVW < g.OW; ow += 4 * kVW) dw_block<1, 4>(xp, wc, bias, g, oh, ow, yplane);
+    if (ow + kVW < g.OW) {
+      dw_block<1, 2>(xp, wc, bias, g, oh, ow, yplane);
+      ow += 2 * kVW;
+    }
+    if (ow < g.OW) dw_block<1, 1>(xp, wc, bias, g, oh, ow, yplane);
+  }
+}
+
+void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  ops::check_arity(n, 2, 3);
+  ConvArgs a;
+  DirectGeom g;
+  if (!conv_args(n, in, a) || a.Cg != 1 || !direct_geometry(a, g)) return run_reference(n, in, out);
+  Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
+  std::vector<float> sx, sw, sb;
+  const float* px = f32_data(*a.x, sx);
+  const float* pw = f32_data(*a.w, sw);
+  const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
+  F32Out yo(y);
+  float* py = yo.data();
+  const int64_t plane = g.OH * g.OW, ksp = g.KH * g.KW;
+  if (plane > 0 && a.N > 0 && a.M > 0) {
+    // Per output plane: its input plane padded into a small per-thread buffer (it stays in cache while the rows
+    // are computed; a whole padded copy of the input would go out to memory and back), then all its rows.
+    const ops::Window3& w = a.win;
+    const int64_t H = w.in[1], W = w.in[2];
+    std::vector<int64_t> ranges(static_cast<size_t>(2 * g.pad.sw));
+    for (int64_t ph = 0; ph < g.pad.sw; ++ph)
+      valid_range(g.pad.sw, ph - w.pb[2], W, 0, g.pad.Wq, ranges[static_cast<size_t>(2 * ph)],
+                  ranges[static_cast<size_t>(2 * ph + 1)]);
+    const int64_t plane_work = std::max<int64_t>(1, g.OH * ksp * ((g.OW + kVW - 1) / kVW));
+    parallel_for(a.N * a.M, std::max<int64_t>(1, 2048 / plane_work), [&](int64_t lo, int64_t hi) {
+      std::vector<float> buf(static_cast<size_t>(g.pad.plane() + kTail), 0.0f);
+      for (int64_t nm = lo; nm < hi; ++nm) {
+        const int64_t bn = nm / a.M, m = nm % a.M, gr = m / a.Mg;
+        fill_plane(px + (bn * a.C + gr) * H * W, buf.data(), g.pad, H, W, w.pb[1], w.pb[2], ranges.data());
+        dw_rows(buf.data(), pw + m * ksp, pb ? pb[m] : 0.0f, g, 0, g.OH, py + nm * plane);
+      }
+    });
+  }
+  yo.commit();
+  out[0] = y;
+}
+
 bool supports_direct(const ir::Node& n, const std::vector<const ir::ValueType*>& in) {
   if (!supports_conv(n, in)) return false;
   const ir::ValueType* x = in[0];
-  if (x->has_rank && x->dims.size() > 4) return false;
-  const std::vector<int64_t> strides = n.attr_ints("strides", {});
-  return strides.empty() || strides.back() == 1;
+  return !x->has_rank || x->dims.size() <= 4;
+}
+
+// Depthwise: weights [M, 1, k...] with group > 1.
+bool supports_dw(const ir::Node& n, const std::vector<const ir::ValueType*>& in) {
+  if (!supports_direct(n, in) || n.attr_int("group", 1) <= 1) return false;
+  const ir::ValueType* w = in[1];
+  return w->has_rank && w->dims.size() >= 3 && w->dims[1].is_static() && w->dims[1].value == 1;
 }
 
 }  // namespace cpu_conv

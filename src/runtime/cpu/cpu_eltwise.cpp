@@ -2,6 +2,7 @@
 //  - Add, Sub, Mul, Div with numpy broadcasting: dims of size 1 are dropped and neighbouring dims merged where both
 //    inputs are contiguous (or both broadcast) across them, leaving rows of one contiguous inner loop per case
 //    (vector-vector, vector-scalar, scalar-vector); rows are split over kiln's threads.
+//  - Pow with a one-element exponent: x^2, x^3, x^-1 as plain arithmetic, others through std::pow.
 //  - Relu, LeakyRelu, Sigmoid, Tanh, Exp, Erf, Sqrt, Neg, Abs, Reciprocal, HardSigmoid, HardSwish, Gelu, Clip: one
 //    flat loop, vectorized (exp / tanh / erf from cpu_math.h), split over the threads.
 // Outputs are written without zero-filling first.
@@ -200,6 +201,37 @@ void run_unary(Un op, const ir::Node& n, const std::vector<const Tensor*>& in, s
   out[0] = y;
 }
 
+// ---- Pow with one exponent for the whole tensor ---------------------------------------------------------
+KILN_CPU_CLONES void pow_f32(const float* x, float* y, int64_t n, double e) {
+  if (e == 2.0) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i];
+  } else if (e == 3.0) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] * x[i] * x[i];
+  } else if (e == 1.0) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i];
+  } else if (e == -1.0) {
+    for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / x[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(std::pow(static_cast<double>(x[i]), e));
+  }
+}
+
+// float32 base, one-element exponent of any numeric dtype (x^2, x^3 in decomposed norms and GELU). The special
+// cases are float32 arithmetic: exact (x^2, x^1, x^-1 are correctly rounded, like pow's result) or within an ulp
+// (x^3). (Not x^0.5 as sqrt: pow(-inf, 0.5) is +inf.)
+void pow_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  if (in.size() != 2 || !in[0] || !in[1] || in[0]->dtype() != DType::Float32 || in[1]->numel() != 1 ||
+      in[1]->dtype() == DType::Bool || in[1]->rank() > in[0]->rank())
+    return run_reference(n, in, out);
+  const Tensor& x = *in[0];
+  const double e = in[1]->at_double(0);
+  Tensor y = uninit_tensor(DType::Float32, x.shape());
+  const float* px = x.as<float>();
+  float* py = y.mutable_as<float>();
+  parallel_for(x.numel(), kGrain, [&](int64_t lo, int64_t hi) { pow_f32(px + lo, py + lo, hi - lo, e); });
+  out[0] = y;
+}
+
 bool supports_f32(const ir::Node&, const std::vector<const ir::ValueType*>& in) {
   return !in.empty() && in[0] && in[0]->dtype == DType::Float32 && (in.size() < 2 || !in[1] || in[1]->dtype == DType::Float32);
 }
@@ -209,6 +241,10 @@ bool supports_f32(const ir::Node&, const std::vector<const ir::ValueType*>& in) 
 void register_eltwise_tactics() {
   using namespace cpu_eltwise;
   const std::pair<const char*, Bin> bins[] = {{"Add", Bin::Add}, {"Sub", Bin::Sub}, {"Mul", Bin::Mul}, {"Div", Bin::Div}};
+  register_cpu_tactic("", "Pow", {"fast", pow_fast, [](const ir::Node&, const std::vector<const ir::ValueType*>& in) {
+                                    return in.size() == 2 && in[0] && in[0]->dtype == DType::Float32 && in[1] &&
+                                           in[1]->is_static() && shape_numel(in[1]->static_shape()) == 1;
+                                  }});
   for (const auto& b : bins) {
     const Bin op = b.second;
     register_cpu_tactic("", b.first,

@@ -28,7 +28,7 @@ namespace {
 // `outer`: values of enclosing graphs a subgraph reads by name (nullptr for a top-level graph).
 TensorMap execute(const ir::Graph& g, const std::vector<ir::KernelFn>& kernels,
                   const std::vector<std::vector<std::string>>& frees, const TensorMap& inputs,
-                  const TensorMap* outer = nullptr, std::vector<double>* node_ms = nullptr) {
+                  const TensorMap* outer = nullptr) {
   std::unordered_map<std::string, Tensor> env;
   if (outer)
     for (const auto& [name, t] : *outer) env[name] = t;
@@ -57,13 +57,7 @@ TensorMap execute(const ir::Graph& g, const std::vector<ir::KernelFn>& kernels,
       ins.push_back(&it->second);
     }
     outs.assign(n.outputs.size(), Tensor());
-    if (node_ms) {
-      const auto t0 = std::chrono::steady_clock::now();
-      kernels[i](n, ins, outs);
-      (*node_ms)[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    } else {
-      kernels[i](n, ins, outs);
-    }
+    kernels[i](n, ins, outs);
     for (size_t o = 0; o < n.outputs.size(); ++o)
       if (!n.outputs[o].empty()) env[n.outputs[o]] = std::move(outs[o]);
     for (const auto& v : frees[i]) env.erase(v);
@@ -107,14 +101,102 @@ void register_subgraph_runner() {
 
 CpuExecutor::CpuExecutor(std::shared_ptr<const detail::EngineImpl> engine) : engine_(std::move(engine)) {
   register_subgraph_runner();
-  for (const auto& n : engine_->graph.nodes) kernels_.push_back(find_tactic(n));
-  frees_ = plan_frees(engine_->graph);
+  const ir::Graph& g = engine_->graph;
+  for (const auto& n : g.nodes) kernels_.push_back(find_tactic(n));
+  std::unordered_map<std::string, int> slot;
+  auto slot_of = [&](const std::string& name) {
+    auto it = slot.find(name);
+    if (it != slot.end()) return it->second;
+    const int s = static_cast<int>(slots_++);
+    slot.emplace(name, s);
+    return s;
+  };
+  for (const auto& name : g.inputs) inputs_.emplace_back(name, slot_of(name));
+  const auto frees = plan_frees(g);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    Step st;
+    for (const auto& in : n.inputs) {
+      Operand op;
+      if (!in.empty()) {
+        auto c = g.initializers.find(in);
+        if (c != g.initializers.end()) {
+          op.constant = &c->second;
+        } else {
+          auto it = slot.find(in);
+          if (it == slot.end()) KILN_THROW(InvalidModel, n.label() << ": input '" << in << "' is not computed before it");
+          op.slot = it->second;
+        }
+      }
+      st.ins.push_back(op);
+    }
+    for (const auto& o : n.outputs) st.outs.push_back(o.empty() ? -1 : slot_of(o));
+    for (const auto& v : frees[i]) st.frees.push_back(slot.at(v));
+    steps_.push_back(std::move(st));
+  }
+  for (const auto& name : g.outputs) {
+    Operand op;
+    auto c = g.initializers.find(name);
+    if (c != g.initializers.end()) {
+      op.constant = &c->second;
+    } else {
+      auto it = slot.find(name);
+      if (it == slot.end()) KILN_THROW(InvalidModel, "graph output '" << name << "' is not computed");
+      op.slot = it->second;
+    }
+    outputs_.emplace_back(name, op);
+  }
 }
 
 TensorMap CpuExecutor::run(const TensorMap& inputs) {
-  if (!profiling_) return execute(engine_->graph, kernels_, frees_, inputs);
-  node_ms_.resize(engine_->graph.nodes.size(), 0.0);
-  return execute(engine_->graph, kernels_, frees_, inputs, nullptr, &node_ms_);
+  const ir::Graph& g = engine_->graph;
+  if (profiling_) node_ms_.resize(g.nodes.size(), 0.0);
+  std::vector<Tensor> env(slots_);
+  for (const auto& [name, s] : inputs_) {
+    auto it = inputs.find(name);
+    if (it == inputs.end()) KILN_THROW(InvalidArgument, "missing input '" << name << "'");
+    env[static_cast<size_t>(s)] = it->second;
+  }
+  std::vector<const Tensor*> ins;
+  std::vector<Tensor> outs;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    const Step& st = steps_[i];
+    ins.clear();
+    for (const Operand& op : st.ins) {
+      if (op.constant) {
+        ins.push_back(op.constant);
+      } else if (op.slot < 0) {
+        ins.push_back(nullptr);
+      } else {
+        const Tensor& t = env[static_cast<size_t>(op.slot)];
+        if (t.empty()) KILN_THROW(InvalidModel, n.label() << ": an input was not computed");
+        ins.push_back(&t);
+      }
+    }
+    outs.assign(n.outputs.size(), Tensor());
+    if (profiling_) {
+      const auto t0 = std::chrono::steady_clock::now();
+      kernels_[i](n, ins, outs);
+      node_ms_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      kernels_[i](n, ins, outs);
+    }
+    for (size_t o = 0; o < st.outs.size(); ++o)
+      if (st.outs[o] >= 0) env[static_cast<size_t>(st.outs[o])] = std::move(outs[o]);
+    for (int s : st.frees) env[static_cast<size_t>(s)] = Tensor();
+  }
+  TensorMap result;
+  for (const auto& [name, op] : outputs_) {
+    if (op.constant) {
+      result[name] = *op.constant;
+      continue;
+    }
+    const Tensor& t = env[static_cast<size_t>(op.slot)];
+    if (t.empty()) KILN_THROW(InvalidModel, "graph output '" << name << "' was not computed");
+    result[name] = t;
+  }
+  return result;
 }
 
 void CpuExecutor::set_profiling(bool on) {

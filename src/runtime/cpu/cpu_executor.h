@@ -1,5 +1,6 @@
 // Runs an engine's graph on the CPU, node by node, with the tactic each node records.
-// Intermediate tensors are released after their last use.
+// Intermediate tensors are released after their last use. Values live in numbered slots resolved once, when the
+// executor is made, so a run does no name lookups (graphs of a thousand small nodes spend real time there).
 #pragma once
 #include <memory>
 #include <vector>
@@ -19,9 +20,22 @@ class CpuExecutor {
   const std::vector<double>& node_ms() const { return node_ms_; }
 
  private:
+  // An input of a node: a constant (initializer), a slot, or omitted.
+  struct Operand {
+    const Tensor* constant = nullptr;
+    int slot = -1;
+  };
+  struct Step {
+    std::vector<Operand> ins;
+    std::vector<int> outs;   // slot per output (-1: omitted output)
+    std::vector<int> frees;  // slots dead after this node
+  };
   std::shared_ptr<const detail::EngineImpl> engine_;
-  std::vector<ir::KernelFn> kernels_;            // per node
-  std::vector<std::vector<std::string>> frees_;  // per node: values dead after it
+  std::vector<ir::KernelFn> kernels_;  // per node
+  std::vector<Step> steps_;            // per node
+  std::vector<std::pair<std::string, int>> inputs_;    // graph input -> slot
+  std::vector<std::pair<std::string, Operand>> outputs_;  // graph output -> constant or slot
+  size_t slots_ = 0;
   bool profiling_ = false;
   std::vector<double> node_ms_;
 };

@@ -11,8 +11,10 @@
 #include <cstring>
 #include <limits>
 
-// Hot float loops are compiled three times (AVX-512, AVX2, baseline) and picked at load time (GCC ifunc).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+// Hot float loops are compiled three times (AVX-512, AVX2, baseline) and picked at load time (GCC ifunc). Not under
+// sanitizers: the ifunc resolver runs during relocation, before the sanitizer runtime is up, and would crash.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
 #define KILN_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define KILN_CPU_CLONES

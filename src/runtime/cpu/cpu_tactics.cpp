@@ -30,6 +30,7 @@ void register_all_cpu_tactics() {
     register_norm_tactics();
     register_pool_tactics();
     register_data_tactics();
+    register_reduce_tactics();
   });
 }
 

@@ -40,5 +40,6 @@ void register_eltwise_tactics();
 void register_norm_tactics();
 void register_pool_tactics();
 void register_data_tactics();
+void register_reduce_tactics();
 
 }  // namespace kiln::runtime::cpu

@@ -18,8 +18,8 @@ int cpu_threads();
 // Waits for a loop in flight to finish.
 void set_cpu_threads(int n);
 
-// Runs fn(begin, end) over [0, n) in contiguous chunks of at least `grain` items (>= 1), one chunk per thread at
-// most, the caller taking part. Returns when every chunk is done; an exception thrown by a chunk is rethrown here
+// Runs fn(begin, end) over [0, n) in contiguous chunks of at least `grain` items (>= 1), at most 4 per thread,
+// claimed by the workers and the caller as they come free. Returns when every chunk is done; an exception thrown by a chunk is rethrown here
 // (the first one, after all chunks have finished).
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
