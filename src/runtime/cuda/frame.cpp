@@ -186,13 +186,15 @@ void CudaExecutor::Impl::run_dynamic_step(Frame& f, size_t i) {
     return true;
   };
   if (host_out.empty() && !all_static()) {
-    // A shape decided by values that live on the device: copy the small integer ones to the host, infer again.
+    // A shape decided by values that live on the device: copy the small ones to the host, infer again. Any dtype:
+    // a Range's float start / limit / delta and a Resize's float scales decide shapes too (the host evaluates only
+    // integer results, infer_node reads the rest).
     bool copied = false;
     for (size_t k = 0; k < ins.size(); ++k) {
       if (ins[k] < 0 || host_in[k]) continue;
       const auto u = static_cast<size_t>(ins[k]);
       const DTensor& d = f.dv[u];
-      if (!host_evaluable_dtype(d.dtype) || d.numel() > kHostValueMaxElems || !d.data) continue;
+      if (d.numel() > kHostValueMaxElems || !d.data) continue;
       Tensor h(d.dtype, d.shape);
       if (d.nbytes()) KILN_CU(cudaMemcpyAsync(h.mutable_data(), d.data, d.nbytes(), cudaMemcpyDeviceToHost, stream));
       f.host[u] = h;
