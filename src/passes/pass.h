@@ -19,6 +19,8 @@ bool eliminate_dead_code(ir::Graph& g);   // dce.cpp
 bool fold_constants(ir::Graph& g);        // constant_folding.cpp (also folds Shape of static values)
 bool fold_batchnorm_into_conv(ir::Graph& g);  // batchnorm_folding.cpp
 bool remove_redundant_casts(ir::Graph& g);    // cast_cleanup.cpp
+// Elementwise chains -> kiln.FusedElementwise nodes (fuse_elementwise.cpp; CUDA engines, after autocast).
+bool fuse_elementwise(ir::Graph& g);
 
 // Autocast (autocast.cpp): makes a float32 graph strongly typed in `low` (float16 or bfloat16).
 struct AutocastOptions {
