@@ -117,9 +117,12 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     report(0.55, "fuse_elementwise");
     stats.passes_run.push_back("fuse_elementwise");
     stats.passes_run.push_back("dead_code_elimination");
-    for (const auto& p : passes::run_pipeline(impl->graph, {{"fuse_elementwise", passes::fuse_elementwise},
-                                                            {"dead_code_elimination", passes::eliminate_dead_code}}))
-      stats.passes_changed.push_back(p);
+    ir::infer_types(impl->graph);
+    if (passes::fuse_elementwise(impl->graph, builder::profile_value_shapes(impl->graph, impl->profiles))) {
+      stats.passes_changed.push_back("fuse_elementwise");
+      for (const auto& p : passes::run_pipeline(impl->graph, {{"dead_code_elimination", passes::eliminate_dead_code}}))
+        stats.passes_changed.push_back(p);
+    }
   }
 
   // Input and output dtypes as the optimized graph has them (autocast may lower them).

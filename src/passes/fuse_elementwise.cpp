@@ -1,6 +1,7 @@
 // Elementwise fusion (CUDA engines; docs/passes.md).
 // Matches: maximal trees of elementwise nodes (ops/fused_elementwise.h: fusable_op) that compute float32 / float16 /
-// bfloat16 values, where every member's output has the tree's shape, and every value inside the tree (all but the
+// bfloat16 values, where every member's output has the tree's shape (by the inferred types, or where they leave dims
+// unknown, in every sample of concrete shapes the builder gives: each profile's min / opt / max), and every value inside the tree (all but the
 // root's output) has exactly one consuming node, which is in the tree, and is not a graph output. Operands from
 // outside the tree become the fused node's inputs (deduplicated), except one-element float initializers (and a
 // Pow's one-element numeric exponent), which become constants of the program. A Where's condition must be a bool
@@ -47,7 +48,8 @@ const Tensor* immediate(const ir::Graph& g, const std::string& v, bool any_numer
 
 class Fuser {
  public:
-  explicit Fuser(ir::Graph& g) : g_(g), consumers_(g.consumers()), producers_(g.producers()) {
+  Fuser(ir::Graph& g, const std::vector<ValueShapes>& samples)
+      : g_(g), samples_(samples), consumers_(g.consumers()), producers_(g.producers()) {
     outputs_.insert(g.outputs.begin(), g.outputs.end());
     for (const auto& [name, t] : g.initializers) init_types_[name] = ir::ValueType::of(t.dtype(), t.shape());
   }
@@ -96,6 +98,18 @@ class Fuser {
     return it != init_types_.end() ? &it->second : g_.type_of(v);
   }
 
+  // Value v has the shape of value r: by their types, or (dims unknown there) in every sample.
+  bool same_shape(const std::string& v, const std::string& r) const {
+    const ir::ValueType *a = type(v), *b = type(r);
+    if (same_dims(*a, *b)) return true;
+    if (!a->has_rank || !b->has_rank || a->dims.size() != b->dims.size() || samples_.empty()) return false;
+    for (const ValueShapes& s : samples_) {
+      auto ia = s.find(v), ib = s.find(r);
+      if (ia == s.end() || ib == s.end() || ia->second != ib->second) return false;
+    }
+    return true;
+  }
+
   bool typed_float(const std::string& v) const {
     const ir::ValueType* t = type(v);
     return t && float3(t->dtype);
@@ -140,7 +154,7 @@ class Fuser {
   }
 
   std::vector<size_t> grow(size_t root, const std::vector<bool>& elig, const std::vector<int>& group_of) {
-    const ir::ValueType& shape = *type(g_.nodes[root].outputs[0]);
+    const std::string& root_out = g_.nodes[root].outputs[0];
     std::vector<size_t> members = {root};
     fused::Program prog;
     if (!build(members, prog)) return {};
@@ -154,7 +168,7 @@ class Fuser {
         if (!elig[p] || group_of[p] >= 0 || std::find(members.begin(), members.end(), p) != members.end()) continue;
         const std::set<size_t> readers(consumers_[v].begin(), consumers_[v].end());
         if (readers.size() != 1 || *readers.begin() != members[at]) continue;
-        if (!same_dims(*type(v), shape)) continue;
+        if (!same_shape(v, root_out)) continue;
         members.push_back(p);
         std::vector<size_t> sorted = members;
         std::sort(sorted.begin(), sorted.end());
@@ -217,11 +231,14 @@ class Fuser {
     }
     std::vector<fused::FusedInst> code;
     if (!fused::compile(p, code)) return false;
-    // The inputs alone must give the root's shape (a constant may not widen it).
-    std::vector<Dim> dims;
-    for (const std::string& v : ins) dims = ops::broadcast_dims(dims, type(v)->dims, g_.nodes[members.back()]);
-    const ir::ValueType& root = *type(g_.nodes[members.back()].outputs[0]);
-    if (!same_dims(ir::ValueType{root.dtype, true, dims}, root)) return false;
+    // The inputs alone must give the root's rank (the fused node's shape is their broadcast; a one-element
+    // constant could only add leading dims).
+    size_t rank = 0;
+    for (const std::string& v : ins) {
+      if (!type(v)->has_rank) return false;
+      rank = std::max(rank, type(v)->dims.size());
+    }
+    if (rank != type(g_.nodes[members.back()].outputs[0])->dims.size()) return false;
     if (inputs) *inputs = ins;
     return true;
   }
@@ -244,6 +261,7 @@ class Fuser {
   }
 
   ir::Graph& g_;
+  const std::vector<ValueShapes>& samples_;
   std::map<std::string, std::vector<size_t>> consumers_;
   std::map<std::string, size_t> producers_;
   std::set<std::string> outputs_;
@@ -252,6 +270,12 @@ class Fuser {
 
 }  // namespace fuse_elementwise_detail
 
-bool fuse_elementwise(ir::Graph& g) { return fuse_elementwise_detail::Fuser(g).run(); }
+bool fuse_elementwise(ir::Graph& g) {
+  static const std::vector<ValueShapes> none;
+  return fuse_elementwise_detail::Fuser(g, none).run();
+}
+bool fuse_elementwise(ir::Graph& g, const std::vector<ValueShapes>& samples) {
+  return fuse_elementwise_detail::Fuser(g, samples).run();
+}
 
 }  // namespace kiln::passes

@@ -80,6 +80,9 @@ TEST(FuseElementwiseBuild, FusedPlanRoundTrips) {
   const Model m = Model::load(kModels + "/gpt2_dynamo.onnx");
   const Engine e = build(m, Target::Cuda, Precision::FP16, true);
   ASSERT_GT(fused_nodes(e), 0u);
+  bool listed = false;  // inspect's node list names the fused op
+  for (const NodeInfo& n : e.nodes()) listed |= n.op == ops::fused::kOpType;
+  EXPECT_TRUE(listed);
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("kiln_fuse_" + std::to_string(::getpid()) + ".plan")).string();
   e.save(path);
@@ -123,6 +126,10 @@ TEST_P(FusedRealArch, MatchesOnnxRuntimeAndCountsNodes) {
     std::cout << "[fuse] " << tag << " " << prec << ": " << off.nodes << " -> " << on.nodes << " nodes, "
               << fused_nodes(e) << " fused kernels\n";
     EXPECT_LE(on.nodes, off.nodes);
+    if (GetParam().arch == "bert" || GetParam().arch == "gpt2")
+      for (const auto& n : e.impl()->graph.nodes)
+        if (n.op_type == ops::fused::kOpType)
+          std::cout << "[fuse]   " << n.name << " = " << ops::fused::describe(ops::fused::decode(n)) << "\n";
     for (const char* c : {"b1", "b3"}) {
       const std::string dir = kRefs + "/" + tag + "/" + c;
       const TensorMap got = runtime::cpu::run_graph_reference(e.impl()->graph, load_case(dir, m.inputs(), "in_"));
