@@ -138,10 +138,22 @@ class Compiler {
     for (const Step& s : p_.steps)
       for (int64_t o : s.operands)
         if (o >= static_cast<int64_t>(base)) ++uses[static_cast<size_t>(o) - base];
-    for (size_t j = 0; j + 1 < S; ++j)
-      if (uses[j] != 1) return fail(why, "step " + std::to_string(j) + " is read " + std::to_string(uses[j]) + " times");
+    // A step read more than once is computed first and kept in a register of its own for the whole program.
+    shared_.assign(S, -1);
+    int nshared = 0;
+    for (size_t j = 0; j + 1 < S; ++j) {
+      if (uses[j] == 0) return fail(why, "step " + std::to_string(j) + " is never read");
+      if (uses[j] == 1) continue;
+      if (nshared == kMaxSaved) return fail(why, "more than 3 saved registers");
+      shared_[j] = nshared++;
+    }
     code_.clear();
-    if (!gen(S - 1, 0)) return fail(why, err_);
+    for (size_t j = 0; j + 1 < S; ++j) {
+      if (shared_[j] < 0) continue;
+      if (!gen(j, nshared)) return fail(why, err_);
+      emit(kOpSave, kSrcNone, 0, static_cast<uint8_t>(shared_[j]));
+    }
+    if (!gen(S - 1, nshared)) return fail(why, err_);
     if (code_.size() > static_cast<size_t>(kMaxInsts)) return fail(why, "more than 48 instructions");
     return true;
   }
@@ -151,7 +163,10 @@ class Compiler {
     if (why) *why = w;
     return false;
   }
-  bool is_step(int64_t slot) const { return slot >= static_cast<int64_t>(p_.first_step_slot()); }
+  // A step computed in place (read once); shared steps count as leaves (their register).
+  bool is_step(int64_t slot) const {
+    return slot >= static_cast<int64_t>(p_.first_step_slot()) && shared_[step_of(slot)] < 0;
+  }
   size_t step_of(int64_t slot) const { return static_cast<size_t>(slot) - p_.first_step_slot(); }
 
   // Saved registers step j needs (Sethi-Ullman).
@@ -172,9 +187,12 @@ class Compiler {
     return is_step(s.operands[0]) ? need(step_of(s.operands[0])) : 0;
   }
 
-  // B as a leaf operand (a node input or a constant).
+  // B as a leaf operand (a node input, a constant or a shared step's register).
   bool leaf(int64_t slot, FusedInst& in) {
-    if (slot < static_cast<int64_t>(p_.num_inputs)) {
+    if (slot >= static_cast<int64_t>(p_.first_step_slot())) {
+      in.src = kSrcSaved;
+      in.idx = static_cast<uint8_t>(shared_[step_of(slot)]);
+    } else if (slot < static_cast<int64_t>(p_.num_inputs)) {
       in.src = kSrcInput;
       in.idx = static_cast<uint8_t>(slot);
     } else {
@@ -263,7 +281,7 @@ class Compiler {
     const int64_t a = s.operands[k == Kind::Where ? 1 : 0], b = s.operands[k == Kind::Where ? 2 : 1];
     const bool sa = is_step(a), sb = is_step(b);
     if (sa && sb) {
-      if (depth >= kMaxSaved) return bad("more than 2 saved registers");
+      if (depth >= kMaxSaved) return bad("more than 3 saved registers");
       const bool a_first = need(step_of(a)) >= need(step_of(b));
       if (!gen(step_of(a_first ? a : b), depth)) return false;
       emit(kOpSave, kSrcNone, 0, static_cast<uint8_t>(depth));
@@ -288,6 +306,7 @@ class Compiler {
 
   const Program& p_;
   std::vector<FusedInst>& code_;
+  std::vector<int> shared_;  // per step: its register when read more than once, else -1
   std::string err_;
 };
 

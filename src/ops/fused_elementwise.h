@@ -57,7 +57,9 @@ bool fusable_op(const std::string& op);
 
 // ---- accumulator code: what the CUDA kernel interprets ------------------------------------------------------------
 // A program is compiled to a straight list of instructions on an accumulator `acc` (one value per element), a second
-// operand B (a node input, a constant or a saved register) and up to kMaxSaved saved registers, all in float.
+// operand B (a node input, a constant or a saved register) and up to kMaxSaved saved registers, all in float. Steps
+// read more than once are computed first, each into a register of its own; the rest is evaluated as a tree
+// (Sethi-Ullman order, temporaries in the registers left).
 enum FusedOp : uint8_t {
   kOpLoad = 0,  // acc = B
   kOpSave,      // R[aux] = acc
@@ -84,13 +86,13 @@ struct FusedInst {
   float imm2 = 0;          // HardSigmoid's beta
 };
 
-inline constexpr int kMaxSaved = 2;   // saved registers
+inline constexpr int kMaxSaved = 3;   // saved registers
 inline constexpr int kMaxInsts = 48;  // instructions per program
 inline constexpr int kMaxInputs = 8;  // node inputs
 
-// Compiles `p` to accumulator code. Returns false (and why) when the CUDA kernel cannot run it: a step result read
-// more than once (not a tree), a Where condition or Clip bound that is not a node input / constant, more than
-// kMaxSaved registers, kMaxInsts instructions or kMaxInputs inputs.
+// Compiles `p` to accumulator code. Returns false (and why) when the CUDA kernel cannot run it: a step nobody reads,
+// a Where condition that is not a node input, a Clip bound computed in place, more than kMaxSaved registers (shared
+// steps plus temporaries), kMaxInsts instructions or kMaxInputs inputs.
 bool compile(const Program& p, std::vector<FusedInst>& code, std::string* why = nullptr);
 
 // Readable form of a program for logs and messages: "y = Mul(Add(x0, 1), x0)".

@@ -1,17 +1,19 @@
 // Elementwise fusion (CUDA engines; docs/passes.md).
-// Matches: maximal trees of elementwise nodes (ops/fused_elementwise.h: fusable_op) that compute float32 / float16 /
-// bfloat16 values, where every member's output has the tree's shape (by the inferred types, or where they leave dims
-// unknown, in every sample of concrete shapes the builder gives: each profile's min / opt / max), and every value inside the tree (all but the
-// root's output) has exactly one consuming node, which is in the tree, and is not a graph output. Operands from
-// outside the tree become the fused node's inputs (deduplicated), except one-element float initializers (and a
-// Pow's one-element numeric exponent), which become constants of the program. A Where's condition must be a bool
-// input of the tree, Clip's bounds constants (opset >= 11); Max / Min take exactly two inputs.
-// Rewrites: each tree of two or more nodes becomes one kiln.FusedElementwise node at the root's position, producing
+// Matches: maximal groups of elementwise nodes (ops/fused_elementwise.h: fusable_op) computing float32 / float16 /
+// bfloat16 values, grown from a root towards its producers, where every member's output has the root's shape (by
+// the inferred types, or where they leave dims unknown, in every sample of concrete shapes the builder gives: each
+// profile's min / opt / max) and every value a member produces, except the root's output, is read only by members
+// (a tree, or a DAG where a value is read twice inside) and is not a graph output. Operands from outside become the
+// fused node's inputs (deduplicated), except one-element float initializers (and a Pow's one-element numeric
+// exponent), which become constants of the program. A Where's condition must come from outside (bool), Clip's
+// bounds must be constants (opset >= 11); Max / Min take exactly two inputs.
+// Rewrites: each group of two or more nodes becomes one kiln.FusedElementwise node at the root's position, producing
 // the root's output. Valid because the fused node's reference runs every step with the original op's reference
-// kernel on the same values, and no value the tree hides is read anywhere else; the CUDA kernel evaluates the same
-// program per element in float registers (no float16 rounding of the hidden intermediates: docs/passes.md).
-// A tree grows by one producer at a time and keeps it only when the program still compiles to the CUDA kernel's
-// accumulator code (at most 8 inputs, 48 instructions, 2 saved registers).
+// kernel on the same values, and no value the group hides is read anywhere else (so nothing outside can depend on
+// the group except through the root: no cycle); the CUDA kernel evaluates the same program per element in float
+// registers (no float16 rounding of the hidden intermediates: docs/passes.md).
+// A group grows one producer at a time and keeps it only when the program still compiles to the CUDA kernel's
+// accumulator code (at most 8 inputs, 48 instructions, 3 saved registers).
 #include <algorithm>
 #include <map>
 #include <set>
@@ -158,22 +160,28 @@ class Fuser {
     std::vector<size_t> members = {root};
     fused::Program prog;
     if (!build(members, prog)) return {};
-    for (size_t at = 0; at < members.size(); ++at) {
-      const ir::Node& m = g_.nodes[members[at]];
-      for (size_t oi : value_operands(m)) {
-        const std::string& v = m.inputs[oi];
-        auto pit = producers_.find(v);
-        if (v.empty() || pit == producers_.end() || outputs_.count(v)) continue;
-        const size_t p = pit->second;
-        if (!elig[p] || group_of[p] >= 0 || std::find(members.begin(), members.end(), p) != members.end()) continue;
-        const std::set<size_t> readers(consumers_[v].begin(), consumers_[v].end());
-        if (readers.size() != 1 || *readers.begin() != members[at]) continue;
-        if (!same_shape(v, root_out)) continue;
-        members.push_back(p);
-        std::vector<size_t> sorted = members;
-        std::sort(sorted.begin(), sorted.end());
-        fused::Program trial;
-        if (!build(sorted, trial)) members.pop_back();
+    auto is_member = [&](size_t i) { return std::find(members.begin(), members.end(), i) != members.end(); };
+    // Rounds until nothing joins: a value read twice inside the tree joins once both readers are members.
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (size_t at = 0; at < members.size(); ++at) {
+        const ir::Node& m = g_.nodes[members[at]];
+        for (size_t oi : value_operands(m)) {
+          const std::string& v = m.inputs[oi];
+          auto pit = producers_.find(v);
+          if (v.empty() || pit == producers_.end() || outputs_.count(v)) continue;
+          const size_t p = pit->second;
+          if (!elig[p] || group_of[p] >= 0 || is_member(p)) continue;
+          bool inside = true;
+          for (size_t reader : consumers_[v]) inside = inside && is_member(reader);
+          if (!inside || !same_shape(v, root_out)) continue;
+          members.push_back(p);
+          std::vector<size_t> sorted = members;
+          std::sort(sorted.begin(), sorted.end());
+          fused::Program trial;
+          if (build(sorted, trial)) grew = true;
+          else members.pop_back();
+        }
       }
     }
     std::sort(members.begin(), members.end());

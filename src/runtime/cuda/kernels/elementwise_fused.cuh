@@ -48,11 +48,13 @@ KILN_FZ_HD float hard_sigmoid(float v, float alpha, float beta) {
 }
 
 // Evaluates `code` (n instructions) on V lanes; fetch(k, b) fills b with node input k's values for these lanes.
+static_assert(fz::kMaxSaved == 3, "eval() keeps three saved registers");
+
 template <int V, class Fetch>
 KILN_FZ_HD void eval(const fz::FusedInst* code, int n, const Fetch& fetch, float (&acc)[V]) {
-  float r0[V], r1[V];
+  float r0[V], r1[V], r2[V];  // fz::kMaxSaved registers
 KILN_FZ_UNROLL
-  for (int k = 0; k < V; ++k) acc[k] = r0[k] = r1[k] = 0.0f;
+  for (int k = 0; k < V; ++k) acc[k] = r0[k] = r1[k] = r2[k] = 0.0f;
   for (int s = 0; s < n; ++s) {
     const fz::FusedInst in = code[s];
     float b[V];
@@ -60,7 +62,7 @@ KILN_FZ_UNROLL
       fetch(in.idx, b);
     } else if (in.src == fz::kSrcSaved) {
 KILN_FZ_UNROLL
-      for (int k = 0; k < V; ++k) b[k] = in.idx == 0 ? r0[k] : r1[k];
+      for (int k = 0; k < V; ++k) b[k] = in.idx == 0 ? r0[k] : in.idx == 1 ? r1[k] : r2[k];
     } else {
 KILN_FZ_UNROLL
       for (int k = 0; k < V; ++k) b[k] = in.imm;
@@ -82,7 +84,8 @@ KILN_FZ_UNROLL
 KILN_FZ_UNROLL
         for (int k = 0; k < V; ++k) {
           if (in.aux == 0) r0[k] = acc[k];
-          else r1[k] = acc[k];
+          else if (in.aux == 1) r1[k] = acc[k];
+          else r2[k] = acc[k];
         }
         break;
       case fz::kOpWhere:
