@@ -122,13 +122,13 @@ std::string arch_name(const testing::TestParamInfo<Arch>& p) { return p.param.ar
 
 class FusedRealArch : public testing::TestWithParam<Arch> {};
 
-// The fused CUDA-engine graph (fp32 and fp16), run by the reference kernels, against ONNX Runtime; node counts.
+// The fused CUDA-engine graph (fp32, fp16, bf16), run by the reference kernels, against ONNX Runtime; node counts.
 TEST_P(FusedRealArch, MatchesOnnxRuntimeAndCountsNodes) {
   KILN_FUSE_REQUIRE_CUDA_BUILD();
   const std::string tag = GetParam().arch + "_" + GetParam().exporter;
   const Model m = Model::load(kModels + "/" + tag + ".onnx");
-  for (Precision p : {Precision::FP32, Precision::FP16}) {
-    const char* prec = p == Precision::FP32 ? "fp32" : "fp16";
+  for (Precision p : {Precision::FP32, Precision::FP16, Precision::BF16}) {
+    const char* prec = p == Precision::FP32 ? "fp32" : p == Precision::FP16 ? "fp16" : "bf16";
     SCOPED_TRACE(prec);
     BuildStats on, off;
     const Engine e = build(m, Target::Cuda, p, true, &on);
@@ -136,7 +136,7 @@ TEST_P(FusedRealArch, MatchesOnnxRuntimeAndCountsNodes) {
     std::cout << "[fuse] " << tag << " " << prec << ": " << off.nodes << " -> " << on.nodes << " nodes, "
               << fused_nodes(e) << " fused kernels\n";
     EXPECT_LE(on.nodes, off.nodes);
-    if (GetParam().arch == "bert" || GetParam().arch == "gpt2")
+    if ((GetParam().arch == "bert" || GetParam().arch == "gpt2") && p == Precision::FP16)
       for (const auto& n : e.impl()->graph.nodes)
         if (n.op_type == ops::fused::kOpType)
           std::cout << "[fuse]   " << n.name << " = " << ops::fused::describe(ops::fused::decode(n)) << "\n";
