@@ -51,8 +51,9 @@ TEST(BackendGate, WrongKernelFailsWithTheErrorAndBound) {
   EXPECT_NE(msg.find("max rel error"), std::string::npos) << msg;
   // The device's FP32 gate row (element-wise on the CPU; TF32 may run on CUDA, so its row there).
   EXPECT_NE(msg.find("bound " + tolerance_for(backend_test::fp32_gate_row()).str()), std::string::npos) << msg;
-  if (!backend_test::on_cuda())
+  if (!backend_test::on_cuda()) {
     EXPECT_NE(msg.find("bound element-wise rtol 0.0001 atol 1e-05"), std::string::npos) << msg;
+  }
 }
 
 TEST(BackendGate, NanAndShapeMismatchAlwaysFail) {
@@ -62,10 +63,11 @@ TEST(BackendGate, NanAndShapeMismatchAlwaysFail) {
   msg = gate_failure(Fault::WrongShape, dir / "shape");
   // The gate's comparison names the type mismatch; the CUDA executor already refuses an output whose shape differs
   // from the planned one, naming the node.
-  if (backend_test::on_cuda())
+  if (backend_test::on_cuda()) {
     EXPECT_NE(msg.find("'kiln_fault'"), std::string::npos) << msg;
-  else
+  } else {
     EXPECT_NE(msg.find("type mismatch"), std::string::npos) << msg;
+  }
 }
 
 TEST(BackendGate, IntegerOutputsCompareExactly) {
