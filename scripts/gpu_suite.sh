@@ -178,7 +178,7 @@ fi
 if want conformance; then
   t=$(now)
   timeout -k 10 "$T_CONF" "$B/bin/kiln_conformance" --data "$B/onnx_node_tests" --target cuda:0 --jobs "$JOBS" \
-    --skips tests/conformance/skips.txt --skips tests/conformance/skips_cuda.txt \
+    --skips tests/conformance/skips.txt --skips tests/conformance/skips_cuda.txt --floor tests/conformance/floor_cuda.txt \
     --tolerances tests/conformance/tolerances.txt --json "$OUT/conformance_cuda.json" > "$OUT/conformance_cuda.log" 2>&1
   rc=$?
   line=$(grep '^conformance: ' "$OUT/conformance_cuda.log" | tail -1)
