@@ -2,7 +2,7 @@
 
     python3 bench/gpu_vs_torch.py [--models resnet50,bert_base] [--batches 1,128] [--contestants kiln,eager,...]
                                   [--quick] [--out bench/results/gpu/DATE-CARD-torchbench.md] [--kiln-lib PATH]
-                                  [--work DIR] [--exporter torchscript|dynamo] [--profile-mode per-batch|dynamic]
+                                  [--work DIR] [--exporter auto|dynamo|torchscript] [--profile-mode per-batch|dynamic]
                                   [--device cuda|cpu] [--budget SECONDS]
 
 Each model runs in its own process (this script re-invokes itself with --child): it builds the model with random
@@ -45,11 +45,14 @@ def parse_args(argv=None):
     ap.add_argument("--kiln-lib", default="", help="libkiln.so (default: $KILN_LIB, then python/libkiln.so, "
                                                    "then the loader path)")
     ap.add_argument("--work", default="", help="folder for ONNX files, plans, timing caches, logs (default: temp)")
-    ap.add_argument("--exporter", choices=["torchscript", "dynamo"], default="torchscript")
+    ap.add_argument("--exporter", choices=["auto", "dynamo", "torchscript"], default="auto",
+                    help="auto: dynamo when onnxscript is installed (the cleaner graph for kiln), else torchscript")
     ap.add_argument("--reexport", action="store_true", help="export again even when the ONNX file is in --work")
     ap.add_argument("--profile-mode", choices=["per-batch", "dynamic"], default="per-batch")
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     ap.add_argument("--budget", type=float, default=0, help="seconds for the whole run (children get what is left)")
+    ap.add_argument("--merge", nargs="+", default=[], metavar="JSON",
+                    help="no run: write one table from the .json files of earlier runs (e.g. one per model)")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     ap.add_argument("--result", default="", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -98,6 +101,13 @@ def child(a):
     fdt = torch.float16 if device == "cuda" else torch.float32
 
     # ---- model and export ----
+    if a.exporter == "auto":
+        try:
+            import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+            a.exporter = "dynamo"
+        except ImportError:
+            a.exporter = "torchscript"
+            res["onnx"]["exporter_note"] = "onnxscript is not installed: TorchScript exporter"
     model = L.make_model(name)
     onnx_path = os.path.join(a.work, f"{name}.{a.exporter}.onnx")
     t0 = time.perf_counter()
@@ -132,6 +142,8 @@ def child(a):
         row.update(kw)
         res["rows"].append(row)
         save()
+        ms = f"median {kw['median_ms']:.3f} ms" if "median_ms" in kw else ""
+        print(f"[{name}] {c} batch {b}: {status} {ms}", flush=True)
 
     def finish_row(c, b, times, y, setup_s, note, mem):
         st = L.summarize(times)
@@ -312,6 +324,8 @@ def main():
     a = parse_args()
     if a.child:
         return child(a)
+    if a.merge:
+        return merge(a)
     start = time.time()
     work = a.work or tempfile.mkdtemp(prefix="kiln-torchbench-")
     os.makedirs(work, exist_ok=True)
@@ -342,8 +356,27 @@ def main():
             r["failed"] = why
             print(f"gpu_vs_torch: {m} failed: {why}", flush=True)
         results.append(r)
-    env = next((r["env"] for r in results if r.get("env")), {})
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    write(a, results, date)
+    print(f"gpu_vs_torch: done in {time.time() - start:.0f} s; work folder {work}")
+    return 0 if all(not r.get("failed") for r in results) else 1
+
+
+def merge(a):
+    results, date = [], ""
+    for path in a.merge:
+        with open(path) as f:
+            j = json.load(f)
+        results += j["results"]
+        date = max(date, j.get("date", ""))
+        for k in ("warmup", "iterations", "device", "exporter", "profile_mode"):
+            setattr(a, k, j["args"].get(k, getattr(a, k)))
+    write(a, results, date)
+    return 0
+
+
+def write(a, results, date):
+    env = next((r["env"] for r in results if r.get("env")), {})
     out = a.out or os.path.join(ROOT, "bench", "results", "gpu", f"{date}-{card_slug(env.get('card', ''))}-torchbench.md")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     import torchbench_table
@@ -353,8 +386,7 @@ def main():
     with open(os.path.splitext(out)[0] + ".json", "w") as f:
         json.dump({"date": date, "args": vars(a), "results": results}, f, indent=1, default=str)
     print(text)
-    print(f"gpu_vs_torch: wrote {out} (and .json) in {time.time() - start:.0f} s; work folder {work}")
-    return 0 if all(not r.get("failed") for r in results) else 1
+    print(f"gpu_vs_torch: wrote {out} (and .json)")
 
 
 def last_line(path):

@@ -15,6 +15,7 @@ The library: $KILN_LIB (a path to libkiln.so), else libkiln.so next to this modu
 (LD_LIBRARY_PATH). Every failing call raises KilnError(status, message) with the C API's message.
 """
 import ctypes
+import re
 import os
 from collections import namedtuple
 
@@ -123,10 +124,21 @@ def lib():
     global _lib
     if _lib is None:
         path = library_path()
-        try:
-            handle = ctypes.CDLL(path or "libkiln.so")
-        except OSError as e:
-            raise OSError(f"cannot load libkiln.so ({path or 'loader search path'}): {e}; set KILN_LIB") from e
+        preloaded = set()
+        while True:
+            try:
+                handle = ctypes.CDLL(path or "libkiln.so")
+                break
+            except OSError as e:
+                # A dependency the loader cannot find (LD_LIBRARY_PATH not set) but that lies next to libkiln.so,
+                # as in the GPU bundle's lib/: load it first, then try again.
+                m = re.match(r"^(\S+\.so[.\d]*): cannot open shared object file", str(e))
+                dep = os.path.join(os.path.dirname(path), m.group(1)) if (m and path) else None
+                if dep and dep not in preloaded and os.path.exists(dep):
+                    ctypes.CDLL(dep, mode=ctypes.RTLD_GLOBAL)
+                    preloaded.add(dep)
+                    continue
+                raise OSError(f"cannot load libkiln.so ({path or 'loader search path'}): {e}; set KILN_LIB") from e
         for name, (res, args) in _SIGNATURES.items():
             f = getattr(handle, name)
             f.restype = res
