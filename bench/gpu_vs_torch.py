@@ -12,9 +12,9 @@ current stream, CUDA graphs on) and PyTorch .half() under inference_mode: eager,
 torch.compile, torch.compile(mode="reduce-overhead"). A contestant that fails gets a row "failed: <reason>".
 The parent writes a dated markdown table (and the raw numbers as JSON next to it).
 
---device cpu is a dry run for machines without a GPU: fp32 kiln CPU engine (host buffers) and torch eager on the
-CPU, perf_counter timing; the other contestants are skipped. It checks the export, the build, the wrapper and the
-table. --quick: 5 warm-up and 50 timed calls (the minimum the table accepts) instead of 20 and 100.
+--device cpu is a dry run for machines without a GPU: fp32 kiln CPU engine (host buffers) against torch eager and
+torch.compile on the CPU, perf_counter timing; eager_graph and compile_ro are skipped. It checks the export, the
+build, the wrapper and the table. --quick: 5 warm-up and 50 timed calls (the minimum the table accepts) instead of 20 and 100.
 """
 import argparse
 import datetime
@@ -158,7 +158,7 @@ def child(a):
 
     # ---- contestants ----
     for c in contestants:
-        if device == "cpu" and c not in ("kiln", "eager"):
+        if device == "cpu" and c not in ("kiln", "eager", "compile"):
             for b in batches:
                 add_row(c, b, "skipped: needs CUDA (--device cpu)")
             continue

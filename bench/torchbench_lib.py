@@ -191,25 +191,34 @@ def cleanup():
 
 @contextlib.contextmanager
 def capturable_bert_mask():
-    """HF's SDPA mask helper tests `torch.all(mask == 1)` on the device (a host sync, which CUDA graph capture
-    forbids) to drop an all-ones mask. Inside this block the mask is always expanded, as in the traced / compiled
-    graph; with the padded masks used here the result is the same."""
+    """Hugging Face's SDPA mask code tests `mask.all()` on the device (a host sync, which CUDA graph capture
+    forbids) to drop an all-ones mask. Inside this block the mask is always kept, as in the traced / compiled graph;
+    with the padded masks used here the result is the same. Patches what this transformers version has:
+    modeling_bert._prepare_4d_attention_mask_for_sdpa (4.x) and masking_utils._ignore_bidirectional_mask_sdpa
+    (newer); with neither, the capture may fail and the row says why."""
+    patched = []
     try:
         import transformers.models.bert.modeling_bert as mb
         from transformers.modeling_attn_mask_utils import AttentionMaskConverter
+        if hasattr(mb, "_prepare_4d_attention_mask_for_sdpa"):
+            def expand(mask, dtype, tgt_len=None):
+                return AttentionMaskConverter._expand_mask(mask=mask, dtype=dtype, tgt_len=tgt_len)
+            patched.append((mb, "_prepare_4d_attention_mask_for_sdpa", mb._prepare_4d_attention_mask_for_sdpa))
+            mb._prepare_4d_attention_mask_for_sdpa = expand
     except Exception:
-        yield
-        return
-    old = mb._prepare_4d_attention_mask_for_sdpa
-
-    def expand(mask, dtype, tgt_len=None):
-        return AttentionMaskConverter._expand_mask(mask=mask, dtype=dtype, tgt_len=tgt_len)
-
-    mb._prepare_4d_attention_mask_for_sdpa = expand
+        pass
+    try:
+        import transformers.masking_utils as mu
+        if hasattr(mu, "_ignore_bidirectional_mask_sdpa"):
+            patched.append((mu, "_ignore_bidirectional_mask_sdpa", mu._ignore_bidirectional_mask_sdpa))
+            mu._ignore_bidirectional_mask_sdpa = lambda *args, **kwargs: False
+    except Exception:
+        pass
     try:
         yield
     finally:
-        mb._prepare_4d_attention_mask_for_sdpa = old
+        for mod, attr, old in patched:
+            setattr(mod, attr, old)
 
 
 # ---- torch contestants: each returns (fn, output getter, setup seconds, notes) -------------------------------------

@@ -157,7 +157,7 @@ def markdown(a, results, env, date):
                      "increase of max_memory_allocated over the contestant's setup and runs (weights excluded).")
     else:
         lines.append("- **Dry run on the CPU** (--device cpu): kiln FP32 CPU engine on host buffers against torch "
-                     "eager FP32 on the CPU, perf_counter timing; the check bound is relative L2 ≤ 1e-4. The "
+                     "eager and torch.compile FP32 on the CPU, perf_counter timing; the check bound is relative L2 ≤ 1e-4. The "
                      "numbers say nothing about the GPU.")
     lines.append("")
     for r in results:
