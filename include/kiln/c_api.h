@@ -65,9 +65,9 @@ typedef struct kiln_engine kiln_engine;
 typedef struct kiln_context kiln_context;
 
 /* A tensor passed to or returned from a run. `shape[0..rank)` is used; -1 marks a dimension known only after
- * running (kiln_context_output_shapes). Host runs: `data` is host memory; enqueue: device memory. For outputs,
- * `capacity` is the bytes available at `data` (0 = the bytes of `shape` as given); kiln sets dtype, rank and shape
- * to the output's actual ones. */
+ * running (kiln_context_output_shapes). Host runs: `data` is host memory; enqueue: device memory. `capacity` is
+ * the bytes available at `data`: for inputs 0 means "not given" (else the shape must fit in it); for outputs 0 means
+ * the bytes of `shape` as given. kiln sets an output's dtype, rank and shape to the actual ones. */
 typedef struct kiln_tensor {
   const char* name;
   int32_t dtype;

@@ -21,11 +21,12 @@ kiln::DType to_dtype(int d, const std::string& what) {
   return static_cast<kiln::DType>(d);
 }
 
-// A named tensor of an input / output list: name, dtype and shape (dims >= 0 unless `allow_unknown`).
+// A named tensor of an input / output list: name, dtype, shape (dims >= 0) and its bytes.
 struct Named {
   std::string name;
   kiln::DType dtype = kiln::DType::Float32;
   kiln::Shape shape;
+  size_t bytes = 0;
 };
 
 Named read_tensor(const kiln_tensor& t, const char* list, int i, bool read_dtype) {
@@ -38,11 +39,24 @@ Named read_tensor(const kiln_tensor& t, const char* list, int i, bool read_dtype
   if (read_dtype) n.dtype = to_dtype(t.dtype, where.str());
   if (t.rank < 0 || t.rank > KILN_MAX_DIMS)
     KILN_THROW(InvalidArgument, where.str() << ": rank " << t.rank << " is outside 0.." << KILN_MAX_DIMS);
+  uint64_t bytes = kiln::dtype_size(n.dtype);
   for (int d = 0; d < t.rank; ++d) {
     if (t.shape[d] < 0) KILN_THROW(InvalidArgument, where.str() << ": dimension " << d << " is " << t.shape[d]);
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(t.shape[d]), &bytes) || bytes > (uint64_t{1} << 48))
+      KILN_THROW(InvalidArgument, where.str() << ": shape " << kiln::shape_str(kiln::Shape(t.shape, t.shape + t.rank))
+                                              << " is too large");
     n.shape.push_back(t.shape[d]);
   }
+  n.bytes = static_cast<size_t>(bytes);
   return n;
+}
+
+// Inputs: a non-zero `capacity` is the bytes the caller has at `data`; the shape must fit in it.
+void check_input_capacity(const kiln_tensor& t, const Named& n) {
+  if (t.capacity != 0 && t.capacity < n.bytes)
+    KILN_THROW(InvalidArgument, "input '" << n.name << "' is " << kiln::dtype_name(n.dtype) << kiln::shape_str(n.shape)
+                                          << " (" << n.bytes << " bytes) but its buffer holds " << t.capacity
+                                          << " bytes");
 }
 
 void check_list(const void* p, int n, const char* what) {
@@ -114,7 +128,8 @@ int kiln_context_run(kiln_context* context, const kiln_tensor* inputs, int n_inp
     for (int i = 0; i < n_inputs; ++i) {
       Named n = read_tensor(inputs[i], "inputs", i, true);
       check_unique(seen, n.name, "inputs");
-      const size_t bytes = static_cast<size_t>(kiln::shape_numel(n.shape)) * kiln::dtype_size(n.dtype);
+      check_input_capacity(inputs[i], n);
+      const size_t bytes = n.bytes;
       if (bytes && inputs[i].data == nullptr) KILN_THROW(InvalidArgument, "input '" << n.name << "': data is NULL");
       // A view without a copy: run() is synchronous and keeps no reference to its inputs.
       std::shared_ptr<const void> none(inputs[i].data, [](const void*) {});
@@ -175,6 +190,8 @@ int kiln_context_enqueue(kiln_context* context, const kiln_tensor* inputs, int n
     for (int i = 0; i < n_inputs; ++i) {
       Named n = read_tensor(inputs[i], "inputs", i, true);
       check_unique(seen, n.name, "inputs");
+      check_input_capacity(inputs[i], n);
+      if (n.bytes && inputs[i].data == nullptr) KILN_THROW(InvalidArgument, "input '" << n.name << "': data is NULL");
       in[n.name] = kiln::DeviceTensor{n.dtype, n.shape, inputs[i].data, 0};
     }
     seen.clear();

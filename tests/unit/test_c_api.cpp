@@ -276,6 +276,13 @@ TEST(CApi, BadArgumentsAreStatusCodesNamingTheCulprit) {
   bad = ok;
   bad.data = nullptr;
   expect_err(kiln_context_run(d.ctx, &bad, 1, nullptr, 0), KILN_ERR_INVALID_ARGUMENT, {"'input'", "NULL"});
+  bad = ok;
+  bad.capacity = 100;
+  expect_err(kiln_context_run(d.ctx, &bad, 1, nullptr, 0), KILN_ERR_INVALID_ARGUMENT,
+             {"'input'", "98304 bytes", "holds 100 bytes"});
+  bad = ok;
+  bad.shape[0] = int64_t{1} << 40;
+  expect_err(kiln_context_run(d.ctx, &bad, 1, nullptr, 0), KILN_ERR_INVALID_ARGUMENT, {"'input'", "too large"});
   kiln_tensor two[2] = {ok, ok};
   expect_err(kiln_context_run(d.ctx, two, 2, nullptr, 0), KILN_ERR_INVALID_ARGUMENT, {"'input'", "twice"});
   expect_err(kiln_context_run(d.ctx, nullptr, 1, nullptr, 0), KILN_ERR_INVALID_ARGUMENT, {"inputs"});
