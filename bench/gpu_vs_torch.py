@@ -101,7 +101,8 @@ def child(a):
     fdt = torch.float16 if device == "cuda" else torch.float32
 
     # ---- model and export ----
-    if a.exporter == "auto":
+    auto_exporter = a.exporter == "auto"
+    if auto_exporter:
         try:
             import onnxscript  # noqa: F401  (the dynamo exporter needs it)
             a.exporter = "dynamo"
@@ -112,7 +113,18 @@ def child(a):
     onnx_path = os.path.join(a.work, f"{name}.{a.exporter}.onnx")
     t0 = time.perf_counter()
     if a.reexport or not os.path.exists(onnx_path):
-        L.export_onnx(name, model, onnx_path, a.exporter)
+        try:
+            L.export_onnx(name, model, onnx_path, a.exporter)
+        except Exception as e:  # noqa: BLE001
+            if not auto_exporter:
+                raise
+            # The dynamo exporter was only preferred: fall back to the TorchScript exporter, and say so.
+            res["onnx"]["exporter_note"] = "dynamo export failed (" + reason(e) + "): TorchScript exporter"
+            res["errors"].append("dynamo export: " + traceback.format_exc(limit=6))
+            a.exporter = "torchscript"
+            onnx_path = os.path.join(a.work, f"{name}.{a.exporter}.onnx")
+            t0 = time.perf_counter()
+            L.export_onnx(name, model, onnx_path, a.exporter)
         res["onnx"]["export_s"] = time.perf_counter() - t0
     else:
         res["onnx"]["export_s"] = None  # reused from --work
@@ -320,8 +332,9 @@ def run_kiln(a, L, torch, name, onnx_path, batches, inputs, finish_row, add_row,
 
 # ============================================ parent: all models, the table ========================================
 
-def main():
-    a = parse_args()
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = parse_args(argv)
     if a.child:
         return child(a)
     if a.merge:
@@ -335,7 +348,7 @@ def main():
         log = os.path.join(work, f"{m}.log")
         if os.path.exists(result):
             os.remove(result)
-        cmd = [sys.executable, os.path.abspath(__file__)] + sys.argv[1:] + ["--work", work, "--child", m,
+        cmd = [sys.executable, os.path.abspath(__file__)] + argv + ["--work", work, "--child", m,
                                                                              "--result", result]
         timeout = None
         if a.budget:

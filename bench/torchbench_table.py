@@ -46,6 +46,8 @@ def model_section(r, device):
         exp = f"exported in {o['export_s']:.1f} s" if o.get("export_s") else "reused from the work folder"
         lines.append(f"- ONNX ({o.get('exporter')} exporter, opset {o.get('opset')}): {o.get('nodes')} nodes "
                      f"({ops}); {exp}.")
+        if o.get("exporter_note"):
+            lines.append(f"- Exporter: {o['exporter_note']}.")
     if k.get("build_cold"):
         em = k.get("engine_memory", {})
         lines.append(f"- kiln engine: {k.get('profiles')}; build {build_line(k)}; plan {mib(k.get('plan_bytes'))} "
@@ -138,7 +140,8 @@ def markdown(a, results, env, date):
         else:
             lines.append("- ONNX: TorchScript exporter (torch.onnx.export dynamo=False, opset 17), dynamic batch "
                          "axis" + ("" if a.exporter == "torchscript" else
-                                   " (onnxscript, which the dynamo exporter needs, is not installed)") + ".")
+                                   " (the preferred dynamo exporter was not available or failed: see the "
+                                   "model's note)") + ".")
     if cuda:
         lines.append("- kiln: FP16 engine (keep_io_types off: float16 in and out, like the .half() model), CUDA "
                      f"graphs on, {kiln.get('profiles', '?')}; built and run in the PyTorch process through "

@@ -372,8 +372,9 @@ class Context:
         return {o.name: (DTYPE_NAMES[outs[i].dtype], _shape_of(outs[i])) for i, o in enumerate(self.engine.outputs)}
 
     def prepare_enqueue(self, inputs, outputs):
-        """Binds {name: DeviceTensor} inputs and outputs once; returns f(stream) that enqueues them (the cheap
-        path for timing loops: no per-call marshalling) and returns the outputs' shapes."""
+        """Binds {name: DeviceTensor} inputs and outputs once; returns f(stream) that enqueues them with one
+        ctypes call (the cheap path for timing loops) and returns None; f.output_shapes() gives the outputs'
+        shapes after a call."""
         ins = (_Tensor * max(1, len(inputs)))()
         outs = (_Tensor * max(1, len(outputs)))()
         for arr, d in ((ins, inputs), (outs, outputs)):
@@ -388,15 +389,17 @@ class Context:
             st = fn(h, ins, n_in, outs, n_out, stream)
             if st != 0:
                 _check(st)
-            return {out_names[i]: _shape_of(outs[i]) for i in range(n_out)}
 
-        enqueue.keepalive = (ins, outs)
+        enqueue.output_shapes = lambda: {out_names[i]: _shape_of(outs[i]) for i in range(n_out)}
+        enqueue.keepalive = (ins, outs, self)
         return enqueue
 
     def enqueue(self, inputs, outputs, stream=0):
         """inputs / outputs: {name: DeviceTensor}; stream: a cudaStream_t as an int (0 = the legacy default
         stream). Returns {output: shape}. Asynchronous: outputs are ready in `stream` order."""
-        return self.prepare_enqueue(inputs, outputs)(stream)
+        f = self.prepare_enqueue(inputs, outputs)
+        f(stream)
+        return f.output_shapes()
 
     def stats(self):
         s = _ContextStats()
