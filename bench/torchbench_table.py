@@ -54,7 +54,7 @@ def model_section(r, device):
                      f"MiB; {k['build_cold'].get('nodes', '?')} nodes; host-fallback nodes "
                      f"{em.get('host_fallback_nodes', '?')}.")
     cs = k.get("context_stats")
-    if cs:
+    if cs and cs.get("device") != "cpu":
         extra = ""
         if k.get("device_bytes_delta") is not None:
             extra = f"; device memory taken by the context (cudaMemGetInfo) {mib(k['device_bytes_delta'])} MiB"
