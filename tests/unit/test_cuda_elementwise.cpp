@@ -108,6 +108,21 @@ TEST(CudaElementwise, UnarySpecialValues) {
     }
 }
 
+TEST(CudaElementwise, IsNaNAndIsInf) {
+  KILN_REQUIRE_CUDA();
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> v = {nan, inf, -inf, 0.0, -0.0, 1e30, -1e30, 0.5, nan, -inf, 3, inf, -2};
+  const Shape s = {static_cast<int64_t>(v.size())};
+  for (DType dt : kFloatTypes) {
+    const Tensor x = make_tensor(dt, s, v);
+    check_op("IsNaN", 20, {x});
+    check_op("IsInf", 20, {x});
+    check_op("IsInf", 20, {x}, {{"detect_negative", int64_t{0}}});
+    check_op("IsInf", 20, {x}, {{"detect_positive", int64_t{0}}});
+  }
+  check_op("IsNaN", 13, {rand_tensor(DType::Float32, {2, 1, 5, 129}, 11, {-4, 4})});
+}
+
 TEST(CudaElementwise, ClipAttributesAndInputs) {
   KILN_REQUIRE_CUDA();
   const Shape s = {3, 67};

@@ -122,6 +122,14 @@ TEST_P(RealArchModel, MatchesOnnxRuntimeWithSpreadAndSensitivity) {
   const auto t0 = std::chrono::steady_clock::now();
   Engine engine = build_engine(model, cfg);
   const auto t1 = std::chrono::steady_clock::now();
+  // Every node of these architectures has a CUDA kernel: none may run with the host fallback (which also stops
+  // CUDA graph capture).
+  if (p.target == Target::Cuda) {
+    std::string host_nodes;
+    for (const NodeInfo& n : engine.nodes())
+      if (n.tactic == "host") host_nodes += " " + n.name + " (" + n.op + " " + n.dtype + ")";
+    EXPECT_EQ(engine.memory_info().host_fallback_nodes, 0u) << "host fallback:" << host_nodes;
+  }
   ExecutionContext ctx = engine.create_context();
   const Tolerance tol = tolerance_for(p.prec);
 

@@ -1,5 +1,5 @@
 // CUDA elementwise unary ops: Abs Ceil Cos Elu Erf Exp Floor Gelu HardSigmoid HardSwish LeakyRelu Log Mish Neg Not
-// Reciprocal Relu Sigmoid Sign Sin Softplus Sqrt Tanh, Clip (bounds as attributes before opset 11, as optional
+// Reciprocal Relu Sigmoid Sign Sin Softplus Sqrt Tanh, IsNaN / IsInf (bool out), Clip (bounds as attributes before opset 11, as optional
 // scalar inputs read on the device from 11), Identity and Dropout (inference: a copy, mask of ones).
 // Each formula is the CPU reference's (src/ops/elementwise_unary.cpp), evaluated in float for float16/bfloat16.
 #include <cmath>
@@ -281,6 +281,36 @@ void dropout_run(const KernelContext& ctx, KernelArgs& args) {
   if (args.out.size() > 1 && args.out[1].data) fill_ones(ctx, args.out[1]);
 }
 
+// ---- IsNaN, IsInf: float in, bool out ---------------------------------------------------------------------------
+template <class T>
+struct FloatTestOp {
+  bool nan, pos_inf, neg_inf;  // IsNaN: nan; IsInf: detect_positive / detect_negative
+  __device__ FloatTestOp bind() const { return *this; }
+  __device__ Bool8 operator()(T x) const {
+    const auto v = Num<T>::ld(x);
+    const bool r = nan ? v != v : ((pos_inf && isinf(v) && v > 0) || (neg_inf && isinf(v) && v < 0));
+    return Num<Bool8>::st(r);
+  }
+};
+
+void add_float_test(const char* op, bool is_nan) {
+  CudaTactic t;
+  t.name = "cuda";
+  t.supports = [](const ir::Node&, const std::vector<ir::ValueType>& in) {
+    return in.size() == 1 && FloatT::contains(in[0].dtype);
+  };
+  t.run = [is_nan](const KernelContext& ctx, KernelArgs& args) {
+    const DTensor& x = *args.in[0];
+    const bool pos = !is_nan && args.node.attr_int("detect_positive", 1) != 0;
+    const bool neg = !is_nan && args.node.attr_int("detect_negative", 1) != 0;
+    dispatch(FloatT{}, x.dtype, args.node, [&](auto tag) {
+      using T = decltype(tag);
+      launch_unary<T, Bool8>(ctx, x.data, args.out[0].data, x.numel(), FloatTestOp<T>{is_nan, pos, neg});
+    });
+  };
+  register_cuda_tactic("", op, std::move(t));
+}
+
 }  // namespace
 
 void register_unary() {
@@ -289,6 +319,8 @@ void register_unary() {
   add_plain<NumT, AbsF>("Abs");
   add_plain<NumT, SignF>("Sign");
   add_plain<BoolT, NotF>("Not");
+  add_float_test("IsNaN", true);
+  add_float_test("IsInf", false);
   add_plain<FloatT, SqrtF>("Sqrt");
   add_plain<FloatT, ExpF>("Exp");
   add_plain<FloatT, LogF>("Log");
