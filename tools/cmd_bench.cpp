@@ -60,7 +60,7 @@ int run_layers(BenchArgs& a, const kiln::Engine& e, const kiln::TensorMap& input
     for (const auto& info : e.inputs()) in[info.name] = inputs.at(info.name).shape();
     j["input_shapes"] = in;
     j["cuda_graphs_end_to_end"] = a.cuda_graphs;
-    for (auto& [k, v] : layer_json(p).items()) j[k] = v;
+    add_layer_json(j, p);
     j["kiln_version"] = kiln::version();
     emit(a.json_path, j.dump(2) + "\n");
   }

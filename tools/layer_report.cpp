@@ -70,8 +70,7 @@ void print_layer_table(std::ostream& os, const kiln::LayerProfile& p, int top) {
      << num(p.end_to_end_ms - p.layers_ms, 4) << " ms (time between the nodes: launches, host work)\n";
 }
 
-nlohmann::ordered_json layer_json(const kiln::LayerProfile& p) {
-  nlohmann::ordered_json j;
+void add_layer_json(nlohmann::ordered_json& j, const kiln::LayerProfile& p) {
   j["device"] = p.device;
   j["method"] = p.method;
   j["note"] = p.profile_note;
@@ -88,7 +87,6 @@ nlohmann::ordered_json layer_json(const kiln::LayerProfile& p) {
                     {"median_ms", l.median_ms},
                     {"share", l.share}});
   j["layers"] = list;
-  return j;
 }
 
 std::string layer_svg(const kiln::LayerProfile& p, int top, const std::string& title) {

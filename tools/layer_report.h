@@ -10,8 +10,8 @@ namespace kiln_cli {
 
 // The `top` slowest layers (all when top <= 0) as an aligned table, then the sums.
 void print_layer_table(std::ostream& os, const kiln::LayerProfile& p, int top);
-// Every layer, slowest first, and the totals.
-nlohmann::ordered_json layer_json(const kiln::LayerProfile& p);
+// Adds every layer (slowest first) and the totals to `j`.
+void add_layer_json(nlohmann::ordered_json& j, const kiln::LayerProfile& p);
 // A horizontal bar chart (SVG 1.1, plain text) of the `top` slowest layers, titled `title`.
 std::string layer_svg(const kiln::LayerProfile& p, int top, const std::string& title);
 

@@ -93,7 +93,8 @@ TEST(CudaTacticVariant, CublasLtAlgorithmRoundTrips) {
 TEST(CudaTacticVariant, CudnnVariantRoundTrips) {
   using namespace runtime::cuda;
   for (bool bwd : {false, true}) {
-    const int algos = bwd ? CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT : CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+    const int algos = bwd ? static_cast<int>(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT)
+                          : static_cast<int>(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     for (int a = 0; a < algos; ++a)
       for (int m : {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH, CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, CUDNN_FMA_MATH}) {
         const std::string s = encode_dnn_variant(bwd, DnnVariant{a, m});
@@ -168,8 +169,12 @@ TEST(CudaTacticTiming, WithoutTimingTheHeuristicChoiceStays) {
     EXPECT_EQ(stats.tactic_candidates_timed, 0u);
     for (const NodeInfo& n : e.nodes()) {
       EXPECT_EQ(n.tactic.find('#'), std::string::npos) << n.name << ": " << n.tactic;
-      if (n.op == "Conv") EXPECT_EQ(n.tactic, "cudnn") << n.name;
-      if (n.op == "Gemm") EXPECT_EQ(n.tactic, "cublaslt") << n.name;
+      if (n.op == "Conv") {
+        EXPECT_EQ(n.tactic, "cudnn") << n.name;
+      }
+      if (n.op == "Gemm") {
+        EXPECT_EQ(n.tactic, "cublaslt") << n.name;
+      }
     }
     EXPECT_GE(stats.total_s, stats.tactics_s);
     EXPECT_GT(stats.total_s, 0.0);
@@ -243,7 +248,9 @@ TEST(CudaTacticVariant, EveryListedVariantRunsAndMatchesTheReference) {
     const std::vector<std::string> vs = listed_variants(c, 8);
     ASSERT_FALSE(vs.empty()) << c.what << ": no variant listed";
     EXPECT_LE(vs.size(), 8u);
-    if (c.op == "MatMul" || c.op == "Gemm") EXPECT_GE(vs.size(), 2u) << c.what << ": cuBLASLt lists one algorithm";
+    if (c.op == "MatMul" || c.op == "Gemm") {
+      EXPECT_GE(vs.size(), 2u) << c.what << ": cuBLASLt lists one algorithm";
+    }
     Warnings w;
     for (const std::string& v : vs) check_with_tactic(c, runtime::cuda::with_variant(c.tactic, v));
     EXPECT_TRUE(w.lines.empty()) << c.what << ": a listed variant fell back: " << w.lines.front();
@@ -315,7 +322,9 @@ TEST(CudaTacticTiming, ColdBuildTimesAndRecordsWinnersAWarmCacheTimesNothing) {
     chosen.insert(tactic);
   }
   for (const NodeInfo& n : e.nodes())
-    if (n.op == "Conv" || n.op == "Gemm") EXPECT_TRUE(chosen.count(n.tactic)) << n.name << ": " << n.tactic;
+    if (n.op == "Conv" || n.op == "Gemm") {
+      EXPECT_TRUE(chosen.count(n.tactic)) << n.name << ": " << n.tactic;
+    }
   EXPECT_GT(timed_entries, 0u);
   const TensorMap in = {{"input", rand_tensor(DType::Float32, {2, 3, 64, 64}, 99)}};
   BuildConfig cpu_cfg;

@@ -63,7 +63,9 @@ void check_profile(const Engine& e, const LayerProfile& p, int iterations) {
     EXPECT_EQ(l.dtype, nodes[l.index].dtype);
     EXPECT_FALSE(l.name.empty());
     EXPECT_GE(l.median_ms, 0.0);
-    if (k) EXPECT_GE(p.layers[k - 1].median_ms, l.median_ms) << "not sorted at " << k;
+    if (k) {
+      EXPECT_GE(p.layers[k - 1].median_ms, l.median_ms) << "not sorted at " << k;
+    }
     sum += l.median_ms;
     shares += l.share;
   }
@@ -115,15 +117,15 @@ bool well_formed_xml(const std::string& s, std::string* why) {
   return root_seen || (*why = "no element", false);
 }
 
-struct Run {
+struct CliRun {
   int code = -1;
   std::string out, err;
 };
-Run cli(const std::string& args, const fs::path& dir) {
+CliRun cli(const std::string& args, const fs::path& dir) {
   const fs::path o = dir / "stdout", e = dir / "stderr";
   const std::string cmd = "'" + std::string(KILN_CLI) + "' " + args + " >'" + o.string() + "' 2>'" + e.string() + "'";
   const int st = std::system(cmd.c_str());
-  Run r;
+  CliRun r;
   r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   r.out = util::read_file(o.string());
   r.err = util::read_file(e.string());
@@ -135,7 +137,7 @@ void check_cli(const Engine& e, const fs::path& dir) {
   const std::string plan = (dir / "demo.kiln").string(), json = (dir / "layers.json").string(),
                     svg = (dir / "layers.svg").string();
   e.save(plan);
-  const Run r = cli("bench '" + plan + "' --layers --warmup 1 --iterations 3 --top 5 --json '" + json +
+  const CliRun r = cli("bench '" + plan + "' --layers --warmup 1 --iterations 3 --top 5 --json '" + json +
                         "' --chart '" + svg + "'",
                     dir);
   ASSERT_EQ(r.code, 0) << r.err;
@@ -159,7 +161,7 @@ void check_cli(const Engine& e, const fs::path& dir) {
     ++bars;
   EXPECT_EQ(bars, 5u);
   // JSON on stdout alone (no file): parses.
-  const Run only = cli("bench '" + plan + "' --layers --warmup 0 --iterations 2 --json", dir);
+  const CliRun only = cli("bench '" + plan + "' --layers --warmup 0 --iterations 2 --json", dir);
   ASSERT_EQ(only.code, 0) << only.err;
   EXPECT_EQ(nlohmann::json::parse(only.out)["layers"].size(), e.nodes().size());
 }
@@ -199,7 +201,7 @@ TEST(ProfileLayers, CliTableJsonAndChartOnCpu) {
   check_cli(demo_engine(Target::Cpu), dir.p);
   // --chart without --layers is a usage mistake.
   demo_engine(Target::Cpu).save((dir.p / "x.kiln").string());
-  const Run r = cli("bench '" + (dir.p / "x.kiln").string() + "' --iterations 1 --chart '" +
+  const CliRun r = cli("bench '" + (dir.p / "x.kiln").string() + "' --iterations 1 --chart '" +
                         (dir.p / "c.svg").string() + "'",
                     dir.p);
   EXPECT_NE(r.code, 0);
@@ -219,7 +221,9 @@ TEST(ProfileLayers, CudaEngineListsEveryNode) {
     check_profile(e, p, 5);
     // Views and host-side shape arithmetic launch nothing: their time is (about) zero, far below a conv's.
     for (const LayerTime& l : p.layers)
-      if (l.op == "Shape" || l.op == "Gather" || l.op == "Concat") EXPECT_LT(l.median_ms, p.layers.front().median_ms);
+      if (l.op == "Shape" || l.op == "Gather" || l.op == "Concat") {
+        EXPECT_LT(l.median_ms, p.layers.front().median_ms);
+      }
   }
   TempDir dir;
   check_cli(e, dir.p);
