@@ -9,6 +9,9 @@
 //    that supports the node is called directly (KernelArgs built here on cudaMalloc'd buffers, a KernelContext with
 //    its own stream, cuBLASLt and cuDNN handles: no executor), on 2^25 elements (128 MB in float32, 64 MB in float16).
 //    Each is timed with CUDA events around one call, median of --iterations (default 30) after 5 warm-up calls.
+// 3. Elementwise chains (decomposed GELU, bias + GELU + residual, SiLU, GPT-2's tanh GELU) on [n / 4096, 4096]: the
+//    unfused nodes called one after the other, then the kiln.FusedElementwise node the fuse_elementwise pass makes of
+//    them (--op fused selects only these); both rows count the fused node's ideal bytes.
 // Prints a markdown table: op, dtype, tactic, bytes moved (the minimum an ideal kernel reads + writes), median time,
 // GB/s and % of the copy bandwidth. Ops with no registered tactic are listed under the table. --list needs no GPU:
 // it builds every case's graph, infers its output and lists the tactics that would be timed.
@@ -21,6 +24,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +32,7 @@
 #include "ir/graph.h"
 #include "ir/op_registry.h"
 #include "kiln/error.h"
+#include "passes/pass.h"
 #include "runtime/cuda/kernel.h"
 
 namespace {
@@ -223,6 +228,158 @@ std::vector<kiln::ir::ValueType> input_types(const Case& c) {
   return t;
 }
 
+struct Row {
+  std::string op, dtype, tactic;
+  double bytes = 0, ms = 0;
+};
+
+// ---- elementwise chains: the unfused nodes (one tactic call each) against the node the fuse_elementwise pass makes --
+struct Chain {
+  std::string label;
+  // Adds the chain's nodes reading "x" ([rows, cols]; also "bias" [cols] and "res" [rows, cols] where used).
+  std::function<void(kiln::ir::Graph&, DType)> make;
+};
+
+std::string add_node(kiln::ir::Graph& g, const std::string& op, std::vector<std::string> ins,
+                     std::map<std::string, kiln::ir::Attr> attrs = {}) {
+  kiln::ir::Node n;
+  n.name = op + std::to_string(g.nodes.size());
+  n.op_type = op;
+  n.opset = 20;
+  n.inputs = std::move(ins);
+  n.attrs = std::move(attrs);
+  n.outputs = {"v" + std::to_string(g.nodes.size())};
+  g.nodes.push_back(n);
+  return n.outputs[0];
+}
+std::string add_scalar(kiln::ir::Graph& g, DType dt, float v) {
+  const std::string name = "c" + std::to_string(g.initializers.size());
+  kiln::Tensor t = kiln::Tensor::from_vector(DType::Float32, {}, std::vector<float>{v});
+  if (dt == DType::Float16) {
+    t = kiln::Tensor(DType::Float16, {});
+    const __half h = __float2half(v);
+    std::memcpy(t.mutable_data(), &h, 2);
+  }
+  g.initializers[name] = t;
+  return name;
+}
+// 0.5 * h * (1 + erf(h / sqrt(2))), as the exporters write it.
+std::string add_gelu(kiln::ir::Graph& g, DType dt, const std::string& h) {
+  const std::string e = add_node(g, "Erf", {add_node(g, "Div", {h, add_scalar(g, dt, 1.4142135f)})});
+  const std::string m = add_node(g, "Mul", {h, add_node(g, "Add", {e, add_scalar(g, dt, 1.0f)})});
+  return add_node(g, "Mul", {m, add_scalar(g, dt, 0.5f)});
+}
+
+std::vector<Chain> make_chains() {
+  return {
+      {"GELU decomposed (Div Erf Add Mul Mul)", [](kiln::ir::Graph& g, DType dt) { add_gelu(g, dt, "x"); }},
+      {"Bias + GELU + residual (7 nodes)",
+       [](kiln::ir::Graph& g, DType dt) {
+         add_node(g, "Add", {add_gelu(g, dt, add_node(g, "Add", {"x", "bias"})), "res"});
+       }},
+      {"SiLU x * Sigmoid(x)", [](kiln::ir::Graph& g, DType) { add_node(g, "Mul", {"x", add_node(g, "Sigmoid", {"x"})}); }},
+      {"GELU tanh form (GPT-2, 8 nodes)",
+       [](kiln::ir::Graph& g, DType dt) {
+         const std::string c = add_node(g, "Mul", {add_node(g, "Pow", {"x", add_scalar(g, dt, 3.0f)}),
+                                                  add_scalar(g, dt, 0.044715f)});
+         const std::string t = add_node(g, "Tanh", {add_node(g, "Mul", {add_node(g, "Add", {"x", c}),
+                                                                       add_scalar(g, dt, 0.7978846f)})});
+         add_node(g, "Mul", {add_node(g, "Mul", {"x", add_scalar(g, dt, 0.5f)}),
+                             add_node(g, "Add", {t, add_scalar(g, dt, 1.0f)})});
+       }},
+  };
+}
+
+// Device buffers for every value of a typed graph and one (tactic, args) per node, heuristic tactics.
+struct GraphRun {
+  kiln::ir::Graph g;
+  std::map<std::string, std::unique_ptr<Buffer>> bufs;
+  std::vector<const CudaTactic*> tactics;
+  std::vector<KernelArgs> args;
+  double bytes = 0;  // what an ideal single kernel reads + writes: inputs, non-scalar weights, outputs
+
+  GraphRun(kiln::ir::Graph graph, cudaStream_t s) : g(std::move(graph)) {
+    uint32_t seed = 11;
+    for (const auto& name : g.inputs) {
+      const kiln::ir::ValueType* t = g.type_of(name);
+      bufs[name] = std::make_unique<Buffer>(t->dtype, t->static_shape());
+      bufs[name]->fill(seed++, -2, 2, s);
+      bytes += static_cast<double>(bufs[name]->t.nbytes());
+    }
+    for (const auto& [name, t] : g.initializers) {
+      bufs[name] = std::make_unique<Buffer>(t.dtype(), t.shape());
+      CHECK_CUDA(cudaMemcpy(bufs[name]->t.data, t.data(), t.nbytes(), cudaMemcpyHostToDevice));
+      if (t.numel() > 1) bytes += static_cast<double>(t.nbytes());
+    }
+    for (const auto& n : g.nodes) {
+      std::vector<kiln::ir::ValueType> in_types;
+      KernelArgs a{n, {}, {}, {}};
+      for (const auto& name : n.inputs) {
+        a.in.push_back(&bufs.at(name)->t);
+        a.host_in.push_back(g.initializers.count(name) ? &g.initializers.at(name) : nullptr);
+        in_types.push_back(kiln::ir::ValueType::of(bufs.at(name)->t.dtype, bufs.at(name)->t.shape));
+      }
+      const kiln::ir::ValueType* yt = g.type_of(n.outputs[0]);
+      bufs[n.outputs[0]] = std::make_unique<Buffer>(yt->dtype, yt->static_shape());
+      a.out.push_back(bufs[n.outputs[0]]->t);
+      const auto cands = kiln::runtime::cuda::cuda_tactics_for(n, in_types);
+      if (cands.empty()) throw kiln::Error(kiln::ErrorCode::Unsupported, n.op_type + ": no CUDA tactic");
+      if (cands[0]->workspace && cands[0]->workspace(n, in_types, {*yt}) > 0)
+        throw kiln::Error(kiln::ErrorCode::Unsupported, n.op_type + ": needs a workspace");
+      tactics.push_back(cands[0]);
+      args.push_back(a);
+    }
+    for (const auto& o : g.outputs) bytes += static_cast<double>(bufs.at(o)->t.nbytes());
+  }
+  void run(const KernelContext& ctx) {
+    for (size_t i = 0; i < tactics.size(); ++i) tactics[i]->run(ctx, args[i]);
+  }
+};
+
+// The chain's graph `g` on [rows, cols] and `f`, the same after the fuse_elementwise pass (one node).
+void chain_graphs(const Chain& c, DType dt, int64_t rows, int64_t cols, kiln::ir::Graph& g, kiln::ir::Graph& f) {
+  g = kiln::ir::Graph{};
+  g.name = "chain";
+  for (const char* in : {"x", "res"}) g.types[in] = kiln::ir::ValueType::of(dt, {rows, cols});
+  g.types["bias"] = kiln::ir::ValueType::of(dt, {cols});
+  c.make(g, dt);
+  std::set<std::string> read;
+  for (const auto& n : g.nodes) read.insert(n.inputs.begin(), n.inputs.end());
+  for (const char* in : {"x", "res", "bias"})
+    if (read.count(in)) g.inputs.push_back(in);
+  g.outputs = {g.nodes.back().outputs[0]};
+  kiln::ir::infer_types(g);
+  f = g;
+  if (!kiln::passes::fuse_elementwise(f) || f.nodes.size() != 1)
+    throw kiln::Error(kiln::ErrorCode::Unsupported, "the chain did not fuse into one node");
+  kiln::passes::eliminate_dead_code(f);
+  kiln::ir::infer_types(f);
+}
+
+// Rows for every chain: unfused (one call per node) and fused (the pass's node).
+void time_chains(const Options& o, const KernelContext& ctx, std::vector<Row>& rows, std::vector<std::string>& untimed) {
+  const int64_t cols = 4096, nrows = o.elements / cols;
+  for (DType dt : {DType::Float32, DType::Float16})
+    for (const Chain& c : make_chains()) {
+      if (!o.only.empty() && o.only != "fused") continue;
+      try {
+        kiln::ir::Graph g, f;
+        chain_graphs(c, dt, nrows, cols, g, f);
+        GraphRun unfused(g, ctx.stream), fused(f, ctx.stream);
+        CHECK_CUDA(cudaStreamSynchronize(ctx.stream));
+        const double ms_u = time_ms([&] { unfused.run(ctx); }, ctx.stream, o.iterations);
+        const double ms_f = time_ms([&] { fused.run(ctx); }, ctx.stream, o.iterations);
+        CHECK_CUDA(cudaGetLastError());
+        rows.push_back({c.label + ", unfused", dtype_label(dt), "cuda x" + std::to_string(g.nodes.size()), fused.bytes,
+                        ms_u});
+        rows.push_back({c.label + ", fused", dtype_label(dt), fused.tactics[0]->name + " (kiln.FusedElementwise)",
+                        fused.bytes, ms_f});
+      } catch (const kiln::Error& e) {
+        untimed.push_back(c.label + " " + dtype_label(dt) + ": " + e.what());
+      }
+    }
+}
+
 // --list: every case, its output type and its tactics, without touching a GPU.
 int list_cases(const Options& o) {
   int bad = 0;
@@ -243,13 +400,30 @@ int list_cases(const Options& o) {
         ++bad;
       }
     }
+  for (DType dt : {DType::Float32, DType::Float16})
+    for (const Chain& c : make_chains()) {
+      if (!o.only.empty() && o.only != "fused") continue;
+      std::printf("%-45s %s  ", c.label.c_str(), dtype_label(dt).c_str());
+      try {
+        kiln::ir::Graph g, f;
+        chain_graphs(c, dt, o.elements / 4096, 4096, g, f);
+        std::string tactics;
+        std::vector<kiln::ir::ValueType> in_types;
+        for (const auto& name : f.nodes[0].inputs)
+          in_types.push_back(f.initializers.count(name) ? kiln::ir::ValueType::of(f.initializers.at(name).dtype(),
+                                                                                  f.initializers.at(name).shape())
+                                                        : *f.type_of(name));
+        for (const CudaTactic* t : kiln::runtime::cuda::cuda_tactics_for(f.nodes[0], in_types))
+          tactics += (tactics.empty() ? "" : ", ") + t->name;
+        std::printf("%zu nodes -> 1 %s  tactics: %s\n", g.nodes.size(), f.nodes[0].op_type.c_str(),
+                    tactics.empty() ? "(none)" : tactics.c_str());
+      } catch (const kiln::Error& e) {
+        std::printf("ERROR %s\n", e.what());
+        ++bad;
+      }
+    }
   return bad == 0 ? 0 : 1;
 }
-
-struct Row {
-  std::string op, dtype, tactic;
-  double bytes = 0, ms = 0;
-};
 
 }  // namespace
 
@@ -386,6 +560,8 @@ int main(int argc, char** argv) {
       }
     }
   }
+
+  time_chains(o, ctx, rows, untimed);
 
   std::printf("# kiln CUDA microbenchmark\n\n");
   std::printf(

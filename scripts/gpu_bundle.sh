@@ -65,6 +65,8 @@ for b in "$STAGE"/bin/*; do
 done
 [ "$(nm -D --defined-only "$STAGE/lib/$soname" | grep -c "run_graph_reference")" -gt 0 ] \
   || die "$soname does not export kiln's internal symbols (the tests need them)"
+[ "$(nm -D --defined-only "$STAGE/lib/$soname" | grep -c " T kiln_context_enqueue$")" -gt 0 ] \
+  || die "$soname does not export the C API (kiln_context_enqueue; bench/gpu_vs_torch.py needs it)"
 
 # Shared libraries the GPU host is expected to have; everything else ldd resolves is bundled.
 HOST_LIBS='^(linux-vdso|ld-linux|libc\.so|libm\.so|libdl\.so|libpthread\.so|librt\.so|libgcc_s\.so|libstdc\+\+\.so|libz\.so|libcuda\.so|libcublas|libcudnn|libnvrtc|libnvJitLink|libnvidia-)'

@@ -3,7 +3,7 @@
 # GPU host, from the repository root, with $OUT set (logs go there; default .gpu/out):
 #
 #   scripts/gpu_suite.sh [--memcheck-filter GTEST_FILTER] [--only STEPS] [--shards N] [--jobs N]
-#                        [--gtest-filter GTEST_FILTER] [--bundle FILE]
+#                        [--gtest-filter GTEST_FILTER] [--bundle FILE] [--torchbench-args "ARGS"]
 #
 # STEPS, comma-separated (default tests,backend,conformance,memcheck):
 #   tests        kiln_tests, all of it (GPU tests included), in N parallel gtest shards   -> $OUT/kiln_tests.log
@@ -11,6 +11,8 @@
 #   conformance  kiln_conformance --target cuda:0 on the bundled node tests               -> $OUT/conformance_cuda.{log,json}
 #   memcheck     compute-sanitizer memcheck on kiln_tests --gtest_filter=MEMCHECK_FILTER  -> $OUT/memcheck.log
 #   bench        kiln_cuda_microbench (bandwidth table)                                   -> $OUT/microbench.md
+#   torchbench   bench/gpu_vs_torch.py with the bundle's libkiln.so (kiln vs PyTorch)   -> $OUT/torchbench.{md,json,log}
+#                (not by default; ARGS go to the script, e.g. "--models resnet50"; python: $KILN_TORCH_PYTHON or python3)
 # Each step runs under a time limit (KILN_SUITE_TIMEOUT_<STEP> seconds; defaults below) so that the whole command
 # stays inside the device's 10 minutes. The summary table is printed last and written to $OUT/summary.md. Exit 0 when
 # every step that ran passed (or skipped for want of a GPU), 1 otherwise.
@@ -31,8 +33,10 @@ T_BACKEND=${KILN_SUITE_TIMEOUT_BACKEND:-120}
 T_CONF=${KILN_SUITE_TIMEOUT_CONFORMANCE:-150}
 T_MEMCHECK=${KILN_SUITE_TIMEOUT_MEMCHECK:-200}
 T_BENCH=${KILN_SUITE_TIMEOUT_BENCH:-120}
+T_TORCHBENCH=${KILN_SUITE_TIMEOUT_TORCHBENCH:-560}
+TORCHBENCH_ARGS=${KILN_TORCHBENCH_ARGS:-}
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --memcheck-filter) MEMCHECK_FILTER=${2:?}; shift 2 ;;
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
     --jobs) JOBS=${2:?}; shift 2 ;;
     --gtest-filter) GTEST_FILTER_ALL=${2:?}; shift 2 ;;
     --bundle) BUNDLE=${2:?}; shift 2 ;;
+    --torchbench-args) TORCHBENCH_ARGS=${2?}; shift 2 ;;
     -h|--help) usage ;;
     *) echo "gpu_suite: unknown argument $1" >&2; usage ;;
   esac
@@ -178,7 +183,7 @@ fi
 if want conformance; then
   t=$(now)
   timeout -k 10 "$T_CONF" "$B/bin/kiln_conformance" --data "$B/onnx_node_tests" --target cuda:0 --jobs "$JOBS" \
-    --skips tests/conformance/skips.txt --skips tests/conformance/skips_cuda.txt \
+    --skips tests/conformance/skips.txt --skips tests/conformance/skips_cuda.txt --floor tests/conformance/floor_cuda.txt \
     --tolerances tests/conformance/tolerances.txt --json "$OUT/conformance_cuda.json" > "$OUT/conformance_cuda.log" 2>&1
   rc=$?
   line=$(grep '^conformance: ' "$OUT/conformance_cuda.log" | tail -1)
@@ -230,6 +235,41 @@ if want bench; then
     rc=$?
     if [ $rc -eq 0 ]; then res=PASS; else res=FAIL; fi
     row "cuda_microbench" "$res" "$(grep -c '^| [A-Z]' "$OUT/microbench.md") table rows; exit $rc" $(($(now) - t))
+  fi
+fi
+
+# ---- kiln against PyTorch (bench/gpu_vs_torch.py, docs/benchmarks.md) -------------------------------------------
+if want torchbench; then
+  t=$(now)
+  TPY=${KILN_TORCH_PYTHON:-python3}
+  if [ "$NDEV" -eq 0 ]; then
+    echo "skipped: no CUDA device" > "$OUT/torchbench.log"
+    row "torchbench" SKIP "no CUDA device" $(($(now) - t))
+  elif ! "$TPY" -c 'import torch, numpy' > "$OUT/torchbench.log" 2>&1; then
+    row "torchbench" FAIL "$TPY cannot import torch and numpy (see torchbench.log)" $(($(now) - t))
+  else
+    mkdir -p "$WORK/torchbench"
+    # The script keeps itself inside --budget (a model's process gets what is left) and always writes the table.
+    # shellcheck disable=SC2086
+    timeout -k 10 "$T_TORCHBENCH" "$TPY" bench/gpu_vs_torch.py --kiln-lib "$B/lib/libkiln.so" \
+      --out "$OUT/torchbench.md" --work "$WORK/torchbench" --budget $((T_TORCHBENCH - 20)) $TORCHBENCH_ARGS \
+      > "$OUT/torchbench.log" 2>&1
+    rc=$?
+    met=$(grep -c '| met |' "$OUT/torchbench.md" 2>/dev/null)
+    notmet=$(grep -c '| not met |' "$OUT/torchbench.md" 2>/dev/null)
+    failed=$(grep -c '| failed: ' "$OUT/torchbench.md" 2>/dev/null)
+    checkfail=$(grep -c '| FAIL |' "$OUT/torchbench.md" 2>/dev/null)
+    detail="targets met ${met:-0}, not met ${notmet:-0}; ${failed:-0} failed rows; ${checkfail:-0} kiln output checks failed"
+    case $rc in
+      0) res=PASS; [ "${checkfail:-0}" -gt 0 ] && res=FAIL ;;
+      124|137) res=FAIL; detail="$detail; TIMED OUT after $T_TORCHBENCH s" ;;
+      *) res=FAIL; detail="$detail; exit $rc" ;;
+    esac
+    # A model's own log says why its process failed: bring the logs back with the table.
+    if [ "$res" = FAIL ]; then
+      for l in "$WORK"/torchbench/*.log; do [ -f "$l" ] && cp "$l" "$OUT/torchbench-$(basename "$l")"; done
+    fi
+    row "torchbench ${TORCHBENCH_ARGS:-(default)}" "$res" "$detail" $(($(now) - t))
   fi
 fi
 

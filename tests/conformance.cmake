@@ -33,10 +33,10 @@ add_test(NAME conformance_doc
 set_tests_properties(conformance_doc PROPERTIES FIXTURES_REQUIRED conformance_results)
 
 # The same node tests on CUDA device 0 (TF32 off). Skipped (exit 77) where no CUDA device exists or kiln was built
-# without CUDA. CUDA-only failures are listed in skips_cuda.txt; no floor yet (the pass count is in the summary line
-# and in build/conformance_cuda.json).
+# without CUDA. CUDA-only failures are listed in skips_cuda.txt; the pass count must stay at or above floor_cuda.txt.
 add_test(NAME conformance_cuda
          COMMAND kiln_conformance --data ${KILN_NODE_TESTS} --target cuda:0 --jobs 4
                  --skips ${KILN_CONF_DIR}/skips.txt --skips ${KILN_CONF_DIR}/skips_cuda.txt
+                 --floor ${KILN_CONF_DIR}/floor_cuda.txt
                  --tolerances ${KILN_CONF_DIR}/tolerances.txt --json ${CMAKE_BINARY_DIR}/conformance_cuda.json)
 set_tests_properties(conformance_cuda PROPERTIES FIXTURES_REQUIRED onnx_node_tests SKIP_RETURN_CODE 77 TIMEOUT 1200)

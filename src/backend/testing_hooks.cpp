@@ -76,7 +76,8 @@ Engine inject_fault(const Engine& engine, Fault f) {
   fault_node.inputs = {pre};
   fault_node.outputs = {out};
   fault_node.attrs["mode"] = static_cast<int64_t>(f);
-  fault_node.tactic = "ref";
+  // The reference kernel: "ref" on the CPU, the counted host fallback ("host") on CUDA engines.
+  fault_node.tactic = impl->target.rfind("cuda", 0) == 0 ? "host" : "ref";
   g.nodes.push_back(fault_node);
   return Engine(impl);
 }

@@ -1,5 +1,6 @@
 // build_engine: profiles -> specialized graph -> pass pipeline -> tactics -> Engine.
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -34,6 +35,13 @@ const char* precision_name(Precision p) {
   }
   return "?";
 }
+
+namespace {
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e != nullptr && std::string(e) == value;
+}
+}  // namespace
 
 Engine build_engine(const Model& model, const BuildConfig& config) {
   ir::register_all_ops();
@@ -108,6 +116,20 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     }
   } else if (!config.keep_fp32.empty()) {
     KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
+  }
+
+  // Elementwise fusion runs last: on the graph autocast made strongly typed (its Casts fuse too).
+  // KILN_FUSE_ELEMENTWISE=0 turns it off (to compare fused and unfused engines; docs/passes.md).
+  if (config.target == Target::Cuda && config.optimization_level >= 1 && !env_is("KILN_FUSE_ELEMENTWISE", "0")) {
+    report(0.55, "fuse_elementwise");
+    stats.passes_run.push_back("fuse_elementwise");
+    stats.passes_run.push_back("dead_code_elimination");
+    ir::infer_types(impl->graph);
+    if (passes::fuse_elementwise(impl->graph, builder::profile_value_shapes(impl->graph, impl->profiles))) {
+      stats.passes_changed.push_back("fuse_elementwise");
+      for (const auto& p : passes::run_pipeline(impl->graph, {{"dead_code_elimination", passes::eliminate_dead_code}}))
+        stats.passes_changed.push_back(p);
+    }
   }
 
   // Input and output dtypes as the optimized graph has them (autocast may lower them).

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "runtime/shape_instance.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -101,6 +102,39 @@ void specialize_inputs(ir::Graph& g, const std::vector<TensorInfo>& inputs, cons
     }
     g.types[ti.name] = t;
   }
+}
+
+std::vector<std::map<std::string, Shape>> profile_value_shapes(const ir::Graph& g, const std::vector<Profile>& profiles) {
+  const runtime::GraphIndex idx(g);
+  std::vector<std::map<std::string, Shape>> out;
+  for (const Profile& p : profiles) {
+    for (int which = 0; which < 3; ++which) {
+      std::vector<ir::ValueType> types;
+      bool known = true;
+      for (int id : idx.inputs) {
+        const std::string& name = idx.names[static_cast<size_t>(id)];
+        const ir::ValueType* t = g.type_of(name);
+        if (p.has(name)) {
+          const ShapeRange& r = p.at(name);
+          types.push_back(ir::ValueType::of(t ? t->dtype : DType::Float32, which == 0 ? r.min : which == 1 ? r.opt : r.max));
+        } else {
+          known = known && t && t->is_static();
+          types.push_back(t ? *t : ir::ValueType{});
+        }
+      }
+      if (!known) continue;
+      try {
+        const runtime::InstanceShapes s = runtime::infer_instance(idx, types);
+        std::map<std::string, Shape> m;
+        for (size_t v = 0; v < s.type.size(); ++v)
+          if (s.type[v].is_static()) m[idx.names[v]] = s.type[v].static_shape();
+        out.push_back(std::move(m));
+      } catch (const Error& e) {
+        KILN_DEBUG("build: shape inference at a profile's shapes failed: " << e.what());
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace kiln::builder

@@ -21,4 +21,8 @@ void freeze_input_defaults(ir::Graph& g, std::vector<TensorInfo>& inputs);
 // Sets graph input types: a dim becomes static where every profile has min == max == the same value.
 void specialize_inputs(ir::Graph& g, const std::vector<TensorInfo>& inputs, const std::vector<Profile>& profiles);
 
+// Every value's concrete shape at each profile's min, opt and max input shapes, from host shape inference (values
+// whose shape stays unknown there are left out; an instance whose inference fails is skipped).
+std::vector<std::map<std::string, Shape>> profile_value_shapes(const ir::Graph& g, const std::vector<Profile>& profiles);
+
 }  // namespace kiln::builder

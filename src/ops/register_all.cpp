@@ -3,6 +3,7 @@
 
 #include "ir/op_registry.h"
 #include "ops/common.h"
+#include "ops/fused_elementwise.h"
 
 namespace kiln::ir {
 void register_all_ops() {
@@ -31,6 +32,7 @@ void register_all_ops() {
     ops::register_reduce_arg();
     ops::register_layer_norm();
     ops::register_split_tile();
+    ops::fused::register_fused_elementwise();  // kiln.FusedElementwise (fuse_elementwise pass)
   });
 }
 }  // namespace kiln::ir

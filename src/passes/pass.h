@@ -1,6 +1,7 @@
 // Graph passes. Each pass lives in its own file, states what it matches and why it is valid,
 // and returns whether it changed the graph.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,13 @@ bool eliminate_dead_code(ir::Graph& g);   // dce.cpp
 bool fold_constants(ir::Graph& g);        // constant_folding.cpp (also folds Shape of static values)
 bool fold_batchnorm_into_conv(ir::Graph& g);  // batchnorm_folding.cpp
 bool remove_redundant_casts(ir::Graph& g);    // cast_cleanup.cpp
+// Elementwise chains -> kiln.FusedElementwise nodes (fuse_elementwise.cpp; CUDA engines, after autocast).
+// Whether a producer has its consumer's shape is decided from the inferred types, or, where they leave dims
+// unknown, from `samples`: every value's concrete shape at sample input shapes (the builder passes each profile's
+// min / opt / max); the shapes must agree in every sample.
+using ValueShapes = std::map<std::string, Shape>;
+bool fuse_elementwise(ir::Graph& g);
+bool fuse_elementwise(ir::Graph& g, const std::vector<ValueShapes>& samples);
 
 // Autocast (autocast.cpp): makes a float32 graph strongly typed in `low` (float16 or bfloat16).
 struct AutocastOptions {

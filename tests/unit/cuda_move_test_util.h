@@ -47,14 +47,19 @@ class DevicePool {
   void* alloc(size_t bytes) {
     void* p = nullptr;
     cuda_ok(cudaMalloc(&p, std::max<size_t>(bytes, 256)), "cudaMalloc");
-    // Poison: a kernel that leaves elements unwritten fails the comparison.
+    // Poison: a kernel that leaves elements unwritten fails the comparison. cudaMemset runs on the legacy default
+    // stream, which the kernels' non-blocking stream does not wait for: wait here, or the poison could land after
+    // (or between) the kernels that write this buffer.
     cuda_ok(cudaMemset(p, 0x7b, std::max<size_t>(bytes, 256)), "cudaMemset");
+    cuda_ok(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
     ptrs_.push_back(p);
     return p;
   }
   DTensor upload(const Tensor& t) {
     DTensor d{t.dtype(), t.shape(), alloc(t.nbytes())};
     if (t.nbytes()) cuda_ok(cudaMemcpy(d.data, t.data(), t.nbytes(), cudaMemcpyHostToDevice), "upload");
+    // A copy from pageable memory may return before the DMA is done; the kernels' stream does not wait for it.
+    cuda_ok(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
     return d;
   }
 

@@ -164,11 +164,13 @@ TEST(BackendCheckpoint, DeployOnAnotherDeviceKindIsRefused) {
   EngineBackend b = backend_test::build_mlp(dir / "cache", {mlp_sample(2, 1)});
   b.save(dir / "ckpt");
   EngineBackend c = EngineBackend::load(dir / "ckpt");
+  // The other device kind: a CPU plan on cuda:0, or (KILN_TEST_DEVICE=cuda:N) a CUDA plan on the CPU.
+  const std::string other = backend_test::on_cuda() ? "cpu" : "cuda:0";
   try {
-    c.deploy("cuda:0");
-    ADD_FAILURE() << "a CPU plan deployed on cuda:0";
+    c.deploy(other);
+    ADD_FAILURE() << "a " << backend_test::device() << " plan deployed on " << other;
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(other), std::string::npos) << e.what();
   }
   EXPECT_EQ(c.state(), BackendState::CheckpointLoaded);
   c.deploy(backend_test::device());

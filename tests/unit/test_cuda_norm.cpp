@@ -61,6 +61,8 @@ TEST(CudaNorm, LayerNormalization) {
       {{2, 5000}, -1, {}, true},     // a block a row
       {{2, 40000}, -1, {}, true},    // too long for registers
       {{5, 1}, -1, {}, true},        // rows of one
+      {{33, 4096}, -1, {}, true},    // the microbenchmark's rows: 8 packs a thread, two or four warps a row
+      {{3, 17, 768}, -1, {}, false}, // BERT-base rows, several rows a block, no bias
   };
   uint32_t seed = 1;
   for (DType dt : kFloats)

@@ -121,6 +121,7 @@ void register_elementwise_kernels() {
   ew::register_cast();
   ew::register_binary();
   ew::register_variadic();
+  ew::register_fused();
 }
 
 }  // namespace kiln::runtime::cuda

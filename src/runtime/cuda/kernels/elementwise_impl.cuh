@@ -329,5 +329,6 @@ void register_unary();     // elementwise_unary.cu: math ops, Clip, Identity, Dr
 void register_cast();      // elementwise_cast.cu: Cast, CastLike
 void register_binary();    // elementwise_binary.cu: arithmetic, Pow, Mod, compare, logical, PRelu
 void register_variadic();  // elementwise_variadic.cu: Sum, Mean, Max, Min, Where
+void register_fused();     // elementwise_fused.cu: kiln.FusedElementwise (the fuse_elementwise pass)
 
 }  // namespace kiln::runtime::cuda::ew

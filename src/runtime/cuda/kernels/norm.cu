@@ -219,6 +219,76 @@ __global__ void __launch_bounds__(512) norm_rows_kernel(const T* __restrict__ x,
   }
 }
 
+// LayerNormalization / RMSNormalization rows whose scale / bias span the row (kParamRow), 16-byte aligned, short
+// enough for the registers: each thread owns up to kMaxPacks packs of a row, kept in registers from the one read to
+// the one write, and reads scale / bias one pack at a time while writing (they stay in L1 across rows). Leaner than
+// norm_rows_kernel (no broadcast or re-read paths), so it needs fewer registers and more rows are in flight per SM;
+// launched with kMaxPacks packs a thread (norm_rows_kernel: 4), i.e. half the threads per row.
+template <typename T, int V>
+__global__ void __launch_bounds__(512) ln_rows_kernel(const T* __restrict__ x, T* __restrict__ y,
+                                                      const T* __restrict__ scale, const T* __restrict__ bias,
+                                                      NormArgs na, int tpr) {
+  using A = acc_t<T>;
+  using P = Pack<T, V>;
+  __shared__ A red[32];
+  const int rpb = blockDim.x / tpr;
+  const int g = threadIdx.x / tpr, lane = threadIdx.x % tpr;
+  const int64_t packs = na.len / V;
+  const P* xp = reinterpret_cast<const P*>(x);
+  P* yp = reinterpret_cast<P*>(y);
+  const P* sp = reinterpret_cast<const P*>(scale);
+  const P* bp = reinterpret_cast<const P*>(bias);
+  for (int64_t base = int64_t(blockIdx.x) * rpb; base < na.rows; base += int64_t(gridDim.x) * rpb) {
+    const int64_t row = base + g;
+    const bool active = row < na.rows;
+    const P* xr = xp + (active ? row : 0) * packs;
+    P* yr = yp + (active ? row : 0) * packs;
+    P buf[kMaxPacks];
+    A s = 0;
+#pragma unroll
+    for (int j = 0; j < kMaxPacks; ++j) {
+      const int64_t p = lane + int64_t(j) * tpr;
+      if (active && p < packs) {
+        buf[j] = xr[p];
+#pragma unroll
+        for (int e = 0; e < V; ++e) s += acc_in(buf[j].v[e]);
+      }
+    }
+    const A mean = na.rms ? A(0) : group_reduce(s, OpAdd{}, tpr, red) / static_cast<A>(na.len);
+    A ss = 0;
+#pragma unroll
+    for (int j = 0; j < kMaxPacks; ++j) {
+      const int64_t p = lane + int64_t(j) * tpr;
+      if (active && p < packs) {
+#pragma unroll
+        for (int e = 0; e < V; ++e) {
+          const A d = acc_in(buf[j].v[e]) - mean;
+          ss += d * d;
+        }
+      }
+    }
+    const A inv = rsq(group_reduce(ss, OpAdd{}, tpr, red) / static_cast<A>(na.len) + static_cast<A>(na.eps));
+#pragma unroll
+    for (int j = 0; j < kMaxPacks; ++j) {
+      const int64_t p = lane + int64_t(j) * tpr;
+      if (active && p < packs) {
+        const P sv = sp[p];
+        P bv{};
+        if (bp) bv = bp[p];
+        P o;
+#pragma unroll
+        for (int e = 0; e < V; ++e)
+          o.v[e] = acc_out<T>((acc_in(buf[j].v[e]) - mean) * inv * acc_in(sv.v[e]) + (bp ? acc_in(bv.v[e]) : A(0)));
+        yr[p] = o;
+      }
+    }
+    if (active && lane == 0) {
+      if (na.mean) store_stat(na.mean, na.stat_dt, row, static_cast<float>(mean));
+      if (na.inv) store_stat(na.inv, na.stat_dt, row, static_cast<float>(inv));
+    }
+  }
+}
+
 void launch_norm_rows(const KernelContext& ctx, const ir::Node& n, const DTensor& x, DTensor& y, const DTensor& scale,
                       const DTensor* bias, NormArgs na) {
   if (na.rows == 0) return;
@@ -232,6 +302,12 @@ void launch_norm_rows(const KernelContext& ctx, const ir::Node& n, const DTensor
     const bool params_ok = na.mode != kParamRow || (aligned16(ps) && (!pb || aligned16(pb)));
     const bool vec = V > 1 && na.len % V == 0 && aligned16(px) && aligned16(py) && params_ok;
     const int v = vec ? V : 1;
+    if (vec && na.mode == kParamRow && na.len / V <= int64_t(kMaxPacks) * 512) {
+      const RowShape rs = row_shape(na.rows, na.len / V, kMaxPacks, 512);
+      ln_rows_kernel<T, V><<<static_cast<unsigned>(rs.grid), rs.block, 0, ctx.stream>>>(px, py, ps, pb, na, rs.tpr);
+      KILN_CUDA_LAUNCH_CHECK("ln_rows");
+      return;
+    }
     const RowShape rs = row_shape(na.rows, na.len / v, 4, 512);
     if (vec)
       norm_rows_kernel<T, V><<<static_cast<unsigned>(rs.grid), rs.block, 0, ctx.stream>>>(px, py, ps, pb, na, rs.tpr);

@@ -1,0 +1,166 @@
+// Elementwise fusion in the builder (docs/passes.md): on for CUDA engines at optimization_level >= 1, off with
+// KILN_FUSE_ELEMENTWISE=0 or optimization_level 0, never on CPU engines; fused plans survive save / load.
+// Real-architecture models (tests/models/real_arch): node counts with and without fusion, and the fused CUDA-engine
+// graphs, run with the reference kernels (no GPU needed), still match ONNX Runtime within the tolerance table.
+// (On a GPU host the RealArch* tests run the same engines on the device.)
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "fuse_test_util.h"
+#include "kiln/compare.h"
+#include "kiln/io.h"
+#include "kiln/kiln.h"
+#include "runtime/engine_impl.h"
+
+namespace kiln::test_fuse {
+namespace {
+
+const std::string kModels = std::string(KILN_SOURCE_DIR) + "/tests/models/real_arch";
+const std::string kRefs = std::string(KILN_TEST_MODELS) + "/real_arch";
+
+Profile batch_profile(const Model& model) {
+  Profile p;
+  for (const auto& ti : model.inputs()) {
+    Shape mn{1}, opt{2}, mx{4};
+    for (size_t d = 1; d < ti.dims.size(); ++d)
+      mn.push_back(ti.dims[d].value), opt.push_back(ti.dims[d].value), mx.push_back(ti.dims[d].value);
+    p.add_input_shape(ti.name, mn, opt, mx);
+  }
+  return p;
+}
+
+// fuse = false builds with KILN_FUSE_ELEMENTWISE=0.
+Engine build(const Model& m, Target t, Precision p, bool fuse, BuildStats* stats = nullptr, int level = 3) {
+  BuildConfig cfg;
+  cfg.target = t;
+  cfg.precision = p;
+  cfg.optimization_level = level;
+  cfg.profiles.push_back(batch_profile(m));
+  cfg.stats = stats;
+  if (!fuse) {
+    EXPECT_EQ(setenv("KILN_FUSE_ELEMENTWISE", "0", 1), 0);
+  }
+  Engine e = build_engine(m, cfg);
+  if (!fuse) unsetenv("KILN_FUSE_ELEMENTWISE");
+  return e;
+}
+
+bool changed(const BuildStats& s, const std::string& pass) {
+  return std::find(s.passes_changed.begin(), s.passes_changed.end(), pass) != s.passes_changed.end();
+}
+
+size_t fused_nodes(const Engine& e) { return count_op(e.impl()->graph, ops::fused::kOpType); }
+
+// CUDA engines are built (no GPU needed) only by a kiln built with CUDA.
+#if KILN_WITH_CUDA
+#define KILN_FUSE_REQUIRE_CUDA_BUILD()
+#else
+#define KILN_FUSE_REQUIRE_CUDA_BUILD() GTEST_SKIP() << "built without CUDA: no CUDA engines"
+#endif
+
+TEST(FuseElementwiseBuild, CudaEnginesOnlyAndTheSwitchTurnsItOff) {
+  KILN_FUSE_REQUIRE_CUDA_BUILD();
+  const Model m = Model::load(kModels + "/bert_torchscript.onnx");
+  BuildStats on, off, cpu, level0;
+  const Engine a = build(m, Target::Cuda, Precision::FP32, true, &on);
+  const Engine b = build(m, Target::Cuda, Precision::FP32, false, &off);
+  const Engine c = build(m, Target::Cpu, Precision::FP32, true, &cpu);
+  const Engine d = build(m, Target::Cuda, Precision::FP32, true, &level0, 0);
+  EXPECT_TRUE(changed(on, "fuse_elementwise"));
+  EXPECT_GT(fused_nodes(a), 0u);
+  EXPECT_LT(on.nodes, off.nodes);
+  EXPECT_EQ(fused_nodes(b), 0u);
+  EXPECT_EQ(fused_nodes(c), 0u);
+  EXPECT_EQ(cpu.nodes, off.nodes) << "the CPU pipeline does not fuse";
+  for (const auto& n : a.impl()->graph.nodes)
+    if (n.op_type == ops::fused::kOpType) {
+      EXPECT_EQ(n.tactic, "cuda") << n.name << ": the fused kernel takes it";
+    }
+  EXPECT_FALSE(changed(off, "fuse_elementwise"));
+  EXPECT_EQ(fused_nodes(d), 0u) << "optimization_level 0 does not fuse";
+}
+
+TEST(FuseElementwiseBuild, FusedPlanRoundTrips) {
+  KILN_FUSE_REQUIRE_CUDA_BUILD();
+  const Model m = Model::load(kModels + "/gpt2_dynamo.onnx");
+  const Engine e = build(m, Target::Cuda, Precision::FP16, true);
+  ASSERT_GT(fused_nodes(e), 0u);
+  bool listed = false;  // inspect's node list names the fused op
+  for (const NodeInfo& n : e.nodes()) listed |= n.op == ops::fused::kOpType;
+  EXPECT_TRUE(listed);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("kiln_fuse_" + std::to_string(::getpid()) + ".plan")).string();
+  e.save(path);
+  const Engine l = Engine::load(path);
+  std::filesystem::remove(path);
+  const ir::Graph& g0 = e.impl()->graph;
+  const ir::Graph& g1 = l.impl()->graph;
+  ASSERT_EQ(g0.nodes.size(), g1.nodes.size());
+  for (size_t i = 0; i < g0.nodes.size(); ++i) {
+    if (g0.nodes[i].op_type != ops::fused::kOpType) continue;
+    EXPECT_EQ(g1.nodes[i].domain, "kiln");
+    EXPECT_EQ(ops::fused::describe(ops::fused::decode(g1.nodes[i])),
+              ops::fused::describe(ops::fused::decode(g0.nodes[i])));
+    EXPECT_EQ(g1.nodes[i].inputs, g0.nodes[i].inputs);
+  }
+}
+
+TensorMap load_case(const std::string& dir, const std::vector<TensorInfo>& infos, const char* prefix) {
+  TensorMap m;
+  for (const auto& ti : infos) m[ti.name] = load_npy(dir + "/" + prefix + ti.name + ".npy");
+  return m;
+}
+
+struct Arch {
+  std::string arch, exporter;
+};
+std::string arch_name(const testing::TestParamInfo<Arch>& p) { return p.param.arch + "_" + p.param.exporter; }
+
+class FusedRealArch : public testing::TestWithParam<Arch> {};
+
+// The fused CUDA-engine graph (fp32, fp16, bf16), run by the reference kernels, against ONNX Runtime; node counts.
+TEST_P(FusedRealArch, MatchesOnnxRuntimeAndCountsNodes) {
+  KILN_FUSE_REQUIRE_CUDA_BUILD();
+  const std::string tag = GetParam().arch + "_" + GetParam().exporter;
+  const Model m = Model::load(kModels + "/" + tag + ".onnx");
+  for (Precision p : {Precision::FP32, Precision::FP16, Precision::BF16}) {
+    const char* prec = p == Precision::FP32 ? "fp32" : p == Precision::FP16 ? "fp16" : "bf16";
+    SCOPED_TRACE(prec);
+    BuildStats on, off;
+    const Engine e = build(m, Target::Cuda, p, true, &on);
+    build(m, Target::Cuda, p, false, &off);
+    std::cout << "[fuse] " << tag << " " << prec << ": " << off.nodes << " -> " << on.nodes << " nodes, "
+              << fused_nodes(e) << " fused kernels\n";
+    EXPECT_LE(on.nodes, off.nodes);
+    if ((GetParam().arch == "bert" || GetParam().arch == "gpt2") && p == Precision::FP16)
+      for (const auto& n : e.impl()->graph.nodes)
+        if (n.op_type == ops::fused::kOpType)
+          std::cout << "[fuse]   " << n.name << " = " << ops::fused::describe(ops::fused::decode(n)) << "\n";
+    for (const char* c : {"b1", "b3"}) {
+      const std::string dir = kRefs + "/" + tag + "/" + c;
+      const TensorMap got = runtime::cpu::run_graph_reference(e.impl()->graph, load_case(dir, m.inputs(), "in_"));
+      const TensorMap want = load_case(dir, m.outputs(), "out_");
+      for (const auto& o : m.outputs()) {
+        const Comparison cmp = compare(got.at(o.name), want.at(o.name), tolerance_for(prec));
+        EXPECT_TRUE(cmp.passed) << tag << " " << prec << " " << c << " " << o.name << ": " << cmp.reason;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FuseElementwise, FusedRealArch,
+                         testing::Values(Arch{"bert", "dynamo"}, Arch{"bert", "torchscript"}, Arch{"gpt2", "dynamo"},
+                                         Arch{"gpt2", "torchscript"}, Arch{"vit", "dynamo"},
+                                         Arch{"vit", "torchscript"}, Arch{"t5_encoder", "dynamo"},
+                                         Arch{"t5_encoder", "torchscript"}, Arch{"swin", "dynamo"},
+                                         Arch{"swin", "torchscript"}, Arch{"efficientnet_b0", "dynamo"},
+                                         Arch{"efficientnet_b0", "torchscript"}, Arch{"mobilenet_v2", "dynamo"},
+                                         Arch{"resnet18", "torchscript"}),
+                         arch_name);
+
+}  // namespace
+}  // namespace kiln::test_fuse
