@@ -44,8 +44,11 @@ TEST(BackendTimingCache, BuildRecordsThenReusesItsChoices) {
   ASSERT_GT(file["entries"].size(), 0u);
   ASSERT_LE(file["entries"].size(), nodes);
   // CPU: the nodes with several tactics; CUDA (built on the GPU host): the MatMul, every cuBLASLt variant timed.
-  EXPECT_GT(s["tactics_timed"].get<size_t>(), 0u);
-  EXPECT_GE(s["tactic_candidates_timed"].get<size_t>(), 2 * s["tactics_timed"].get<size_t>());
+  const char* no_timing = std::getenv("KILN_CUDA_TACTIC_TIMING");
+  if (!backend_test::on_cuda() || !no_timing || std::string(no_timing) != "0") {
+    EXPECT_GT(s["tactics_timed"].get<size_t>(), 0u);
+    EXPECT_GE(s["tactic_candidates_timed"].get<size_t>(), 2 * s["tactics_timed"].get<size_t>());
+  }
   for (const char* phase : {"profiles", "passes", "tactics", "total"}) EXPECT_GE(s["phase_s"][phase].get<double>(), 0.0);
   for (const auto& e : file["entries"]) {
     EXPECT_FALSE(e["tactic"].get<std::string>().empty());

@@ -156,10 +156,13 @@ BuildConfig demo_cuda(int level, const std::string& cache = "") {
   return cfg;
 }
 
-// Without timing (no GPU on the build host, or optimization_level 0) every node keeps the heuristic's plain choice.
+bool timing_disabled();
+
+// Without timing (no GPU on the build host, optimization_level 0, or KILN_CUDA_TACTIC_TIMING=0) every node keeps the
+// heuristic's plain choice.
 TEST(CudaTacticTiming, WithoutTimingTheHeuristicChoiceStays) {
   for (int level : {0, 3}) {
-    if (level > 0 && cuda_device_count() > 0) continue;  // with a GPU, level 3 times (the GPU test below)
+    if (level > 0 && cuda_device_count() > 0 && !timing_disabled()) continue;  // with a GPU, level 3 times (below)
     TempDir dir;
     BuildStats stats;
     BuildConfig cfg = demo_cuda(level, (dir.p / "timing.cache").string());
@@ -213,7 +216,9 @@ std::vector<NodeCase> variant_cases() {
   };
 }
 
-// Runs case `c` with tactic name `tactic` (recorded in the node, as a plan would) and compares with the reference.
+// Runs case `c` with tactic name `tactic` (recorded in the node, as a plan would) and compares with the reference
+// (relative L2: the listed variants include FFT / Winograd algorithms, correct but not element-wise exact in float32;
+// the builder's timing refuses those for float32 engines).
 void check_with_tactic(const NodeCase& c, const std::string& tactic) {
   ir::Graph g = test_ops::make_graph(c.op, c.opset, c.in, c.attrs, 1);
   TensorMap feeds;
@@ -225,7 +230,10 @@ void check_with_tactic(const NodeCase& c, const std::string& tactic) {
   g.nodes[0].tactic = tactic;
   std::vector<Tensor> got = test_cuda::run_cuda_node(g, feeds, tactic);
   ASSERT_EQ(got.size(), 1u) << c.what << " " << tactic;
-  const Comparison cmp = compare(got[0], ref.at(test_ops::vname('y', 0)), tolerance_for(c.precision));
+  Tolerance tol;
+  tol.metric = Metric::RelativeL2;
+  tol.bound = c.precision == "fp16" ? 1e-2 : 1e-4;
+  const Comparison cmp = compare(got[0], ref.at(test_ops::vname('y', 0)), tol);
   EXPECT_TRUE(cmp.passed) << c.what << " [" << tactic << "]: " << cmp.reason << "; rel_l2 " << cmp.rel_l2;
 }
 
@@ -289,8 +297,14 @@ TEST(CudaTacticVariant, InvalidVariantFallsBackToTheHeuristicWithOneWarning) {
   }
 }
 
+bool timing_disabled() {
+  const char* e = std::getenv("KILN_CUDA_TACTIC_TIMING");
+  return e && std::string(e) == "0";
+}
+
 TEST(CudaTacticTiming, ColdBuildTimesAndRecordsWinnersAWarmCacheTimesNothing) {
   KILN_SKIP_WITHOUT_CUDA();
+  if (timing_disabled()) GTEST_SKIP() << "KILN_CUDA_TACTIC_TIMING=0";
   TempDir dir;
   const std::string cache = (dir.p / "timing.cache").string();
   BuildStats cold;

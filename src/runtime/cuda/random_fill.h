@@ -12,8 +12,10 @@ namespace kiln::runtime::cuda {
 // Fills `count` elements of `dtype` at `data` on `stream`; the same seed gives the same data.
 void random_fill(void* data, DType dtype, int64_t count, uint32_t seed, cudaStream_t stream);
 
-// For float tensors a (candidate) and b (reference) of `count` elements: sums[0] = sum (a - b)^2 and
-// sums[1] = sum b^2, in double, into the device array `sums` (2 doubles) on `stream`. Unsupported for other types.
-void relative_l2_sums(const void* a, const void* b, DType dtype, int64_t count, double* sums, cudaStream_t stream);
+// For float tensors a (candidate) and b (reference) of `count` elements, into the device array `sums` (3 doubles) on
+// `stream`: sums[0] = sum (a - b)^2, sums[1] = sum b^2 (relative L2 = sqrt(sums[0] / sums[1])), sums[2] = how many
+// elements have |a - b| > atol + rtol |b| (or a non-finite a where b is finite). Unsupported for other types.
+void diff_sums(const void* a, const void* b, DType dtype, int64_t count, double atol, double rtol, double* sums,
+               cudaStream_t stream);
 
 }  // namespace kiln::runtime::cuda
