@@ -208,7 +208,8 @@ if want memcheck; then
     echo "compute-sanitizer not found" > "$OUT/memcheck.log"
     row "memcheck ($MEMCHECK_FILTER)" FAIL "compute-sanitizer not found" $(($(now) - t))
   else
-    timeout -k 10 "$T_MEMCHECK" "$CS" --tool memcheck --error-exitcode 97 --print-limit 100 \
+    # No CUDA tactic timing under memcheck (every candidate of every GEMM / conv run ~100 times would not finish).
+    KILN_CUDA_TACTIC_TIMING=0 timeout -k 10 "$T_MEMCHECK" "$CS" --tool memcheck --error-exitcode 97 --print-limit 100 \
       "$B/bin/kiln_tests" --gtest_filter="$MEMCHECK_FILTER" --gtest_color=no > "$OUT/memcheck.log" 2>&1
     rc=$?
     ran=$(sed -n 's/^\[==========\] \([0-9]*\) tests\? from .* ran.*/\1/p' "$OUT/memcheck.log" | tail -1)

@@ -1,7 +1,9 @@
-// kiln bench PLAN|MODEL [--warmup N] [--iterations N] [--duration S] [--shapes ...] [--json]
+// kiln bench PLAN|MODEL [--warmup N] [--iterations N] [--duration S] [--shapes ...] [--json [FILE]]
+//            [--layers [--chart FILE.svg] [--top N]]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -9,6 +11,7 @@
 #include <numeric>
 
 #include "common.h"
+#include "layer_report.h"
 
 namespace kiln_cli {
 namespace {
@@ -21,8 +24,60 @@ struct BenchArgs {
   uint64_t seed = 0;
   int threads = 0;
   bool json = false, cuda_graphs = false;
+  std::string json_path;  // --json FILE ("" or "-": stdout)
+  bool layers = false;
+  std::string chart;
+  int top = 25;
   BuildOptions b;
 };
+
+// Writes `text` to `path`, or stdout for "" / "-".
+void emit(const std::string& path, const std::string& text) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return;
+  }
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw kiln::Error(kiln::ErrorCode::Io, "cannot write '" + path + "'");
+  f << text;
+  if (!f.flush()) throw kiln::Error(kiln::ErrorCode::Io, "cannot write '" + path + "'");
+}
+
+// --layers: each node's median time over the timed runs, as a table (and JSON / an SVG chart when asked).
+int run_layers(BenchArgs& a, const kiln::Engine& e, const kiln::TensorMap& inputs) {
+  kiln::LayerProfileOptions o;
+  o.iterations = a.iterations;
+  o.warmup = a.warmup;
+  o.use_cuda_graphs = a.cuda_graphs;
+  const kiln::LayerProfile p = kiln::profile_layers(e, inputs, o);
+  const bool json_stdout = a.json && (a.json_path.empty() || a.json_path == "-");
+  if (a.json) {
+    nlohmann::ordered_json j;
+    j["file"] = a.path;
+    j["target"] = e.target();
+    j["precision"] = e.precision();
+    nlohmann::ordered_json in = nlohmann::ordered_json::object();
+    for (const auto& info : e.inputs()) in[info.name] = inputs.at(info.name).shape();
+    j["input_shapes"] = in;
+    j["cuda_graphs_end_to_end"] = a.cuda_graphs;
+    add_layer_json(j, p);
+    j["kiln_version"] = kiln::version();
+    emit(a.json_path, j.dump(2) + "\n");
+  }
+  if (!a.chart.empty())
+    emit(a.chart, layer_svg(p, a.top, "kiln layers: " + a.path + " (" + e.target() + ", " + e.precision() + ")"));
+  if (json_stdout) return 0;
+  std::ostream& os = std::cout;
+  os << "layers of " << a.path << " (" << e.target() << ", " << e.precision() << ") on " << p.device << ": "
+     << p.layers.size() << " nodes, median of " << p.iterations << " runs (" << p.method << "; " << p.profile_note
+     << ")\n  inputs:";
+  for (const auto& info : e.inputs()) os << " " << info.name << " " << inputs.at(info.name).type_str();
+  os << "\n";
+  print_layer_table(os, p, a.top);
+  if (a.json) os << "JSON written to " << a.json_path << "\n";
+  if (!a.chart.empty()) os << "chart written to " << a.chart << "\n";
+  return 0;
+}
 
 // Nearest-rank percentile of sorted samples.
 double percentile(const std::vector<double>& sorted, double p) {
@@ -49,6 +104,10 @@ int run_bench(BenchArgs& a, const CLI::App& sub) {
   src.build(sub, a.b, shapes);
   const kiln::Engine& e = src.engine;
   kiln::TensorMap inputs = complete_inputs(e, {}, shapes, rs);
+  a.json = sub.count("--json") > 0;
+  if (a.layers) return run_layers(a, e, inputs);
+  if (!a.chart.empty() || sub.count("--top"))
+    throw kiln::Error(kiln::ErrorCode::InvalidArgument, "--chart and --top go with --layers");
   kiln::ContextOptions co;
   co.use_cuda_graphs = a.cuda_graphs;
   kiln::ExecutionContext ctx = e.create_context(co);
@@ -109,8 +168,8 @@ int run_bench(BenchArgs& a, const CLI::App& sub) {
                      {"cuda_graph_replays", cs.cuda_graph_replays},
                      {"cuda_graph_fallbacks", cs.cuda_graph_fallbacks}};
     j["kiln_version"] = kiln::version();
-    std::cout << j.dump(2) << "\n";
-    return 0;
+    emit(a.json_path, j.dump(2) + "\n");
+    if (a.json_path.empty() || a.json_path == "-") return 0;
   }
   std::ostream& os = std::cout;
   os << "bench " << a.path << " (" << e.target() << ", " << e.precision() << ", profile " << ctx.last_profile()
@@ -146,7 +205,14 @@ Command register_bench(CLI::App& parent) {
   sub->add_option("--int-range", a.int_range, "Random integer inputs from [LO, HI) (default 0:10)");
   sub->add_option("--threads", a.threads, "CPU threads (default: KILN_CPU_THREADS, else the hardware threads)")
       ->check(CLI::PositiveNumber);
-  sub->add_flag("--json", a.json, "Print one JSON object instead of text");
+  sub->add_option("--json", a.json_path,
+                  "Print one JSON object instead of text; with FILE, write it there (and print text as well)")
+      ->expected(0, 1);
+  sub->add_flag("--layers", a.layers,
+                "Per-layer profile: each node's median time and share (CUDA engines: CUDA events, no CUDA graphs)");
+  sub->add_option("--chart", a.chart, "--layers: write an SVG bar chart of the slowest layers to FILE");
+  sub->add_option("--top", a.top, "--layers: rows in the table and bars in the chart (default 25; 0 = all)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_flag("--cuda-graphs", a.cuda_graphs, "CUDA engines: replay each input shape's run as a CUDA graph");
   add_build_options(sub, a.b, false);
   return {sub, [args, sub] { return run_bench(*args, *sub); }};

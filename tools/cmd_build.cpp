@@ -49,9 +49,13 @@ int run_build(BuildArgs& a, const CLI::App& sub) {
   kiln::Model model = kiln::Model::load(a.model);
   if (!a.ckpt.checkpoint.empty()) return run_build_checkpoint(a, sub, model);
   kiln::BuildConfig cfg = make_build_config(a.b, model, nullptr);
+  kiln::BuildStats stats;
+  cfg.stats = &stats;
   double seconds = 0;
   kiln::Engine engine = build_with_progress(model, cfg, &seconds);
+  const auto t_save = std::chrono::steady_clock::now();
   engine.save(a.output);  // atomic: temp file + rename
+  const double save_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_save).count();
 
   std::ostream& os = std::cout;
   os << "built " << a.output << " from " << a.model << "\n";
@@ -60,7 +64,10 @@ int run_build(BuildArgs& a, const CLI::App& sub) {
      << "  target:     " << engine.target() << ", precision " << engine.precision() << "\n"
      << "  plan size:  " << human_bytes(file_size_or_zero(a.output)) << ", weights "
      << human_bytes(engine.weights_bytes()) << "\n"
-     << "  build time: " << std::fixed << std::setprecision(3) << seconds << " s\n";
+     << "  build time: " << std::fixed << std::setprecision(3) << seconds << " s (profiles " << stats.profiles_s
+     << ", passes " << stats.passes_s << ", tactics " << stats.tactics_s << "; writing the plan " << save_s << ")\n"
+     << "  tactics:    " << stats.tactics_timed << " nodes timed (" << stats.tactic_candidates_timed
+     << " candidates), " << stats.timing_cache_hits << " from the timing cache\n";
   return 0;
 }
 

@@ -26,6 +26,10 @@ struct BuildStats {
   size_t timing_cache_hits = 0;             // nodes whose tactic came from the timing cache
   size_t timing_cache_misses = 0;           // nodes the timing cache did not know (recorded into it)
   std::string timing_cache;                 // what happened to the cache file ("" when none was given)
+  size_t tactic_candidates_timed = 0;       // candidates measured, summed over the timed nodes
+  // Wall time of the build's phases in seconds: profiles (resolution and input specialization), passes (the
+  // pipeline, autocast included), tactics (timing-cache lookups and timing, cache write-back), and the whole build.
+  double profiles_s = 0, passes_s = 0, tactics_s = 0, total_s = 0;
 };
 
 struct BuildConfig {

@@ -12,5 +12,6 @@
 #include "kiln/logging.h"
 #include "kiln/model.h"
 #include "kiln/profile.h"
+#include "kiln/profile_layers.h"
 #include "kiln/tensor.h"
 #include "kiln/version.h"

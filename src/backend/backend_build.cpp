@@ -165,6 +165,14 @@ Outcome run_build(const EngineBackendConfig& config, const std::string& describe
       f["timing_cache"] = stats.timing_cache;
       f["timing_cache_hits"] = stats.timing_cache_hits;
       f["timing_cache_misses"] = stats.timing_cache_misses;
+      f["tactic_candidates_timed"] = stats.tactic_candidates_timed;
+      // Where the build's time went (seconds); the engine's serialization is the "save engine" step.
+      pyjson::Json phases = pyjson::Json::object();
+      phases["profiles"] = stats.profiles_s;
+      phases["passes"] = stats.passes_s;
+      phases["tactics"] = stats.tactics_s;
+      phases["total"] = stats.total_s;
+      f["phase_s"] = phases;
     });
     rec.fields()["passes_run"] = stats.passes_run;
     rec.fields()["tactics_timed"] = stats.tactics_timed;

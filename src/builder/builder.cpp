@@ -1,9 +1,11 @@
 // build_engine: profiles -> specialized graph -> pass pipeline -> tactics -> Engine.
+#include <chrono>
 #include <cstdlib>
 #include <optional>
 #include <set>
 #include <sstream>
 
+#include "builder/cuda_tactics.h"
 #include "builder/profiles.h"
 #include "builder/tactic_timing.h"
 #include "builder/timing_cache.h"
@@ -62,6 +64,9 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
 
   const auto& m = model.impl()->m;
   auto impl = std::make_shared<detail::EngineImpl>();
+  using Clock = std::chrono::steady_clock;
+  const auto t_start = Clock::now();
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   report(0.0, "profiles");
   impl->inputs = m.inputs;
   impl->outputs = m.outputs;
@@ -82,10 +87,12 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   impl->profiles = builder::resolve_profiles(impl->inputs, user_profiles, impl->graph.input_defaults);
   builder::specialize_inputs(impl->graph, impl->inputs, impl->profiles);
 
-  report(0.1, "passes");
   BuildStats local_stats;
   BuildStats& stats = config.stats ? *config.stats : local_stats;
   stats = BuildStats{};
+  stats.profiles_s = seconds_since(t_start);
+  report(0.1, "passes");
+  const auto t_passes = Clock::now();
   const auto pipeline = passes::cpu_pipeline(config.optimization_level);
   for (const auto& p : pipeline) stats.passes_run.push_back(p.name);
   auto changed = passes::run_pipeline(impl->graph, pipeline);
@@ -131,14 +138,19 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   for (auto& o : impl->outputs)
     if (const ir::ValueType* t = impl->graph.type_of(o.name)) o.dtype = t->dtype;
 
+  stats.passes_s = seconds_since(t_passes);
   report(0.6, "tactics");
+  const auto t_tactics = Clock::now();
   // Candidates per node: from the timing cache when it knows the signature, else timed at the first profile's opt
   // shapes (optimization_level 0: the heuristic, nothing timed); every choice is recorded and merged back.
   std::optional<builder::TimingCache> timing;
   const std::string timing_target = builder::timing_target(config.target, config.device);
   if (!config.timing_cache_path.empty()) timing = builder::TimingCache::load(config.timing_cache_path, &stats.timing_cache);
   if (config.target == Target::Cuda) {
+    // Candidates per node (heuristic order, workspace within the cap, then "host"); the GEMM-like nodes timed on the
+    // build device when it is present and optimization_level > 0, else the heuristic (docs/cuda.md).
     std::vector<std::vector<std::string>> candidates;
+    builder::CudaTacticOptions copt;
 #if KILN_WITH_CUDA
     std::vector<std::map<std::string, Shape>> max_shapes;
     for (const Profile& p : impl->profiles) {
@@ -147,33 +159,23 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
       max_shapes.push_back(m);
     }
     candidates = runtime::cuda::cuda_tactic_candidates(impl->graph, max_shapes, config.workspace_size);
+    // KILN_CUDA_TACTIC_TIMING=0: the heuristic even on a GPU host (compute-sanitizer runs, where timing every
+    // candidate would take far too long).
+    copt.time = config.optimization_level > 0 && config.device < cuda_device_count() &&
+                !env_is("KILN_CUDA_TACTIC_TIMING", "0");
 #endif
     if (candidates.size() != impl->graph.nodes.size())
       KILN_THROW(Unsupported, "target cuda: this kiln build has no CUDA support");
-    size_t i = 0;
-    for (size_t k = 0; k < impl->graph.nodes.size(); ++k) {
-      ir::Node& n = impl->graph.nodes[k];
-      const std::vector<std::string>& cands = candidates[k];
-      n.tactic = cands.front();  // the heuristic choice (untimed until timed tactics exist)
-      if (timing) {
-        const std::string sig = builder::tactic_signature(impl->graph, n);
-        const builder::TimingEntry* hit = timing->lookup(timing_target, sig);
-        bool used = false;
-        if (hit)
-          for (const auto& c : cands)
-            if (c == hit->tactic) used = true;
-        if (used) {
-          n.tactic = hit->tactic;
-          ++stats.timing_cache_hits;
-        } else {
-          ++stats.timing_cache_misses;
-          timing->record(timing_target, sig, builder::TimingEntry{n.tactic, -1, static_cast<int>(cands.size())});
-        }
-      }
-      if (config.progress && impl->graph.nodes.size() > 50 && ++i % 50 == 0)
-        report(0.6 + 0.35 * double(i) / double(impl->graph.nodes.size()), "tactics " + std::to_string(i) + "/" +
-                                                                              std::to_string(impl->graph.nodes.size()));
-    }
+    copt.device = config.device;
+    copt.allow_tf32 = config.enable_tf32;
+    copt.workspace_cap = config.workspace_size;
+    copt.variants = builder::cuda_variant_breadth(config.optimization_level);
+    builder::choose_cuda_tactics(impl->graph, impl->inputs, impl->profiles.front(), candidates,
+                                 timing ? &*timing : nullptr, timing_target, copt, stats,
+                                 [&](size_t done, size_t total) {
+                                   report(0.6 + 0.35 * double(done) / double(total),
+                                          "tactics " + std::to_string(done) + "/" + std::to_string(total));
+                                 });
     size_t host = 0;
     for (const auto& n : impl->graph.nodes) host += n.tactic == "host";
     if (host) KILN_INFO("build: " << host << " of " << impl->graph.nodes.size() << " nodes run with the host fallback");
@@ -190,6 +192,7 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   stats.nodes = impl->graph.nodes.size();
   if (timing && stats.timing_cache_misses > 0 && timing->save_merged(config.timing_cache_path))
     stats.timing_cache += ", saved";
+  stats.tactics_s = seconds_since(t_tactics);
 
   impl->target = "cpu";
   if (config.target == Target::Cuda) {
@@ -210,6 +213,7 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   impl->kiln_version = version();
   impl->build_id = build_id();
   impl->model_hash = m.content_hash;
+  stats.total_s = seconds_since(t_start);
   report(1.0, "done");
   return Engine(std::move(impl));
 }

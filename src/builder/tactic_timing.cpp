@@ -234,6 +234,7 @@ void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, con
           n.tactic = cands[i][c.best].name;
           outs = std::move(c.outs);
           ++stats.tactics_timed;
+          stats.tactic_candidates_timed += cands[i].size();
           decided[sigs[i]] = n.tactic;
           KILN_DEBUG("tactics: " << n.label() << ": " << timing_line(cands[i], c) << " -> " << n.tactic);
           if (cache) cache->record(target, sigs[i], TimingEntry{n.tactic, c.ms[c.best] * 1e3,

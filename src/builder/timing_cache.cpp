@@ -10,6 +10,9 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/sha256.h"
+#if KILN_WITH_CUDA
+#include "runtime/cuda/tactic_select.h"
+#endif
 
 namespace kiln::builder {
 namespace timing_cache_impl {
@@ -204,10 +207,16 @@ std::string timing_target(Target target, int device) {
     static const std::string cpu = "cpu:" + timing_cache_impl::cpu_model_name();
     return cpu + " (" + std::to_string(cpu_threads()) + (cpu_threads() == 1 ? " thread)" : " threads)");
   }
+  // The GPU and the library versions: an algorithm's speed, and whether a "cublaslt#<algo>" variant runs at all,
+  // depend on both.
+  std::string libs;
+#if KILN_WITH_CUDA
+  libs = ", " + runtime::cuda::cuda_library_versions();
+#endif
   try {
-    return "cuda:" + cuda_device_name(device);
+    return "cuda:" + cuda_device_name(device) + libs;
   } catch (const Error&) {
-    return "cuda:" + std::to_string(device);
+    return "cuda:" + std::to_string(device) + libs;
   }
 }
 

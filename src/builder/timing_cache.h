@@ -50,8 +50,8 @@ class TimingCache {
 
 // A node's tactic signature: op, domain, opset, input dtypes and shapes, attributes, layout.
 std::string tactic_signature(const ir::Graph& g, const ir::Node& n);
-// The timing target: "cpu:<CPU model> (<N> threads)" or "cuda:<GPU name>", so timings never cross machines of
-// another kind (or CPU thread counts).
+// The timing target: "cpu:<CPU model> (<N> threads)" or "cuda:<GPU name> (sm_XX), cuBLASLt <v>, cuDNN <v>", so
+// timings never cross machines of another kind, CPU thread counts or CUDA library versions.
 std::string timing_target(Target target, int device);
 
 }  // namespace kiln::builder

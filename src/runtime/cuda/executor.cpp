@@ -223,8 +223,10 @@ bool wants_graph(CudaExecutor::Impl& m, const Instance& inst, const ShapeKey& ke
 
 }  // namespace
 
-TensorMap CudaExecutor::run(const TensorMap& inputs) {
-  Impl& m = *impl_;
+TensorMap CudaExecutor::run(const TensorMap& inputs) { return impl_->run_host(inputs, true); }
+
+TensorMap CudaExecutor::Impl::run_host(const TensorMap& inputs, bool allow_graph) {
+  Impl& m = *this;
   const ir::Graph& g = m.engine->graph;
   KILN_CU(cudaSetDevice(m.device));
   m.pool.reset();
@@ -245,7 +247,7 @@ TensorMap CudaExecutor::run(const TensorMap& inputs) {
     DTensor& d = f.dv[v];
     if (t.nbytes()) KILN_CU(cudaMemcpyAsync(d.data, t.data(), t.nbytes(), cudaMemcpyHostToDevice, m.stream));
   }
-  run_frame(m, f, key, wants_graph(m, inst, key));
+  run_frame(m, f, key, allow_graph && wants_graph(m, inst, key));
   TensorMap out;
   for (int v : idx.outputs) {
     const auto u = static_cast<size_t>(v);
@@ -370,6 +372,39 @@ std::map<std::string, Shape> CudaExecutor::output_shapes(const std::map<std::str
     if (t.has_rank)
       for (const auto& d : t.dims) s.push_back(d.is_static() ? d.value : -1);
     out[m.top->names[static_cast<size_t>(v)]] = s;
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> CudaExecutor::profile_nodes(const TensorMap& inputs, int warmup, int iterations) {
+  Impl& m = *impl_;
+  KILN_CU(cudaSetDevice(m.device));
+  const size_t nn = m.engine->graph.nodes.size();
+  std::vector<cudaEvent_t> events(2 * nn, nullptr);
+  struct Release {
+    std::vector<cudaEvent_t>& ev;
+    Impl& m;
+    ~Release() {
+      m.prof_events = nullptr;
+      for (cudaEvent_t e : ev)
+        if (e) cudaEventDestroy(e);
+    }
+  } release{events, m};
+  for (cudaEvent_t& e : events) KILN_CU(cudaEventCreate(&e));
+  for (int w = 0; w < warmup; ++w) m.run_host(inputs, false);
+  std::vector<std::vector<double>> out;
+  for (int it = 0; it < iterations; ++it) {
+    m.prof_events = &events;
+    m.run_host(inputs, false);  // synchronizes the stream at the end
+    m.prof_events = nullptr;
+    std::vector<double> ms(nn, 0.0);
+    for (size_t i = 0; i < nn; ++i) {
+      float t = 0;
+      // A step the plan skipped still recorded both events; an error here means it never ran (0).
+      if (cudaEventElapsedTime(&t, events[2 * i], events[2 * i + 1]) == cudaSuccess) ms[i] = t;
+      else cudaGetLastError();
+    }
+    out.push_back(std::move(ms));
   }
   return out;
 }

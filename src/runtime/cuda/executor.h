@@ -32,6 +32,10 @@ class CudaExecutor {
   void enqueue(const DeviceTensorMap& inputs, DeviceTensorMap& outputs, void* stream);
   std::map<std::string, Shape> output_shapes(const std::map<std::string, Shape>& input_shapes);
   ContextStats stats() const;
+  // Profiling mode (kiln::profile_layers): `warmup` plain runs, then `iterations` runs of `inputs` (as run() takes
+  // them) without CUDA graphs, each node's step between two CUDA events on the context's stream. Per run, per node
+  // of the graph, the milliseconds between its events (about 0 for nodes that launch nothing).
+  std::vector<std::vector<double>> profile_nodes(const TensorMap& inputs, int warmup, int iterations);
 
   struct Impl;
 

@@ -80,9 +80,14 @@ struct CudaExecutor::Impl {
   uint64_t use_clock = 0;
 
   ContextStats st;
+  // Profiling (profile_nodes): while set, execute() records events[2 i] and events[2 i + 1] around node i's step of
+  // the top-level graph.
+  const std::vector<cudaEvent_t>* prof_events = nullptr;
 
   ~Impl();
   void activate();
+  // run(): inputs copied into their arena slots, the steps (through a CUDA graph when allowed), outputs copied back.
+  TensorMap run_host(const TensorMap& inputs, bool allow_graph);
   // Checks (or, for a graph without input types, learns) the dtype of graph input k.
   void check_input_dtype(size_t k, DType given);
   // The top-level plan for input shapes in graph-input order, built and cached on first use.

@@ -83,8 +83,10 @@ void CudaExecutor::Impl::materialize(Frame& f, size_t v) {
 
 void CudaExecutor::Impl::execute(Frame& f) {
   const Instance& inst = *f.inst;
+  const std::vector<cudaEvent_t>* prof = inst.idx == top.get() ? prof_events : nullptr;
   for (size_t i = 0; i < inst.steps.size(); ++i) {
     const Step& s = inst.steps[i];
+    if (prof) KILN_CU(cudaEventRecord((*prof)[2 * i], stream));
     switch (s.kind) {
       case Step::Skip: break;
       case Step::Fill:
@@ -107,6 +109,7 @@ void CudaExecutor::Impl::execute(Frame& f) {
         break;
       }
     }
+    if (prof) KILN_CU(cudaEventRecord((*prof)[2 * i + 1], stream));
   }
 }
 

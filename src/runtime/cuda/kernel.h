@@ -95,7 +95,8 @@ void register_cuda_tactic(const std::string& domain, const std::string& op_type,
 std::vector<const CudaTactic*> cuda_tactics(const std::string& domain, const std::string& op_type);
 // The tactics that support `node` with these input types, heuristic order (the "host" fallback is never listed here).
 std::vector<const CudaTactic*> cuda_tactics_for(const ir::Node& node, const std::vector<ir::ValueType>& in);
-// The tactic named `name` of the node's op; nullptr when this build has none.
+// The tactic named `name` of the node's op, matched on the part before '#' ("cublaslt#<variant>" is "cublaslt";
+// the kernel reads the variant from node.tactic, tactic_variant.h); nullptr when this build has none.
 const CudaTactic* find_cuda_tactic(const ir::Node& node, const std::string& name);
 
 // Registers every kernel family (idempotent). Each family's register function is declared in kernels/families.h.

@@ -5,6 +5,7 @@
 
 #include "runtime/cuda/kernel.h"
 #include "runtime/cuda/kernels/families.h"
+#include "runtime/cuda/tactic_variant.h"
 
 namespace kiln::runtime::cuda {
 namespace {
@@ -34,8 +35,9 @@ std::vector<const CudaTactic*> cuda_tactics_for(const ir::Node& node, const std:
 }
 
 const CudaTactic* find_cuda_tactic(const ir::Node& node, const std::string& name) {
+  const std::string_view base = tactic_base(name);  // "cublaslt#<variant>" is tactic "cublaslt"
   for (const CudaTactic* t : cuda_tactics(node.domain, node.op_type))
-    if (t->name == name) return t;
+    if (t->name == base) return t;
   return nullptr;
 }
 

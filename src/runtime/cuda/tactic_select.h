@@ -17,4 +17,8 @@ std::vector<std::vector<std::string>> cuda_tactic_candidates(const ir::Graph& g,
                                                              const std::vector<std::map<std::string, Shape>>& max_shapes,
                                                              size_t workspace_cap);
 
+// "cuBLASLt 130100, cuDNN 91900": the library versions loaded in this process (part of the CUDA timing-cache target:
+// an algorithm's speed, and whether a "cublaslt#<algo>" variant runs at all, depend on them).
+std::string cuda_library_versions();
+
 }  // namespace kiln::runtime::cuda

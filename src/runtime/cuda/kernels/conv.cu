@@ -4,15 +4,22 @@
 // also the fallback when cuDNN offers no algorithm). cuDNN takes symmetric pads only: other pads go through a
 // zero-padded copy of the input (Conv) or a full-size result cropped into the output (ConvTranspose), both in the
 // workspace.
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "runtime/cuda/kernels/common.cuh"
 #include "runtime/cuda/kernels/conv_geom.h"
 #include "runtime/cuda/kernels/conv_kernels.h"
 #include "runtime/cuda/kernels/families.h"
+#include "runtime/cuda/tactic_variant.h"
 #include "util/log.h"
 
 namespace kiln::runtime::cuda {
@@ -49,13 +56,23 @@ struct DnnProblem {
   int group = 1;
 };
 
+// The algorithm a "cudnn#algo=...,math=..." tactic asks for (`text` for messages); nullptr: the heuristic's choice.
+struct WantAlgo {
+  DnnVariant v;  // algo / math -1 when the text does not parse (never valid)
+  std::string_view text;
+};
+
 struct DnnPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   bool found = false;
+  bool variant = false;  // made for a WantAlgo (not the heuristic's choice)
   int algo = 0;
   size_t ws = 0;
+  // Heuristic plans: every (algorithm, math) of cuDNN's list, in its order, that runs within the workspace; the
+  // first is the one chosen. The builder times them as variants (VariantProbe).
+  std::vector<DnnVariant> valid;
   DnnPlan() = default;
   DnnPlan(const DnnPlan&) = delete;
   DnnPlan& operator=(const DnnPlan&) = delete;
@@ -85,19 +102,23 @@ std::unordered_map<DnnKey, std::shared_ptr<const DnnPlan>, DnnKeyHash>& dnn_cach
   return c;
 }
 
-DnnKey dnn_key(const KernelContext& ctx, const DnnProblem& p, size_t ws_cap) {
+DnnKey dnn_key(const KernelContext& ctx, const DnnProblem& p, size_t ws_cap, const WantAlgo* want) {
   DnnKey k{};
   size_t i = 0;
   k[i++] = ctx.device, k[i++] = p.backward_data, k[i++] = static_cast<int64_t>(p.dt), k[i++] = p.tf32 | (p.nhwc << 1);
+  k[i++] = want ? (int64_t(want->v.algo + 2) << 8) | (want->v.math + 2) : 0;
   k[i++] = p.nd, k[i++] = p.group, k[i++] = static_cast<int64_t>(ws_cap);
   for (int d = 0; d < 5; ++d) k[i++] = p.x[d], k[i++] = p.w[d], k[i++] = p.y[d];
   for (int d = 0; d < 3; ++d) k[i++] = (int64_t(p.pad[d]) << 40) | (int64_t(p.stride[d]) << 20) | p.dil[d];
   return k;
 }
 
-// Descriptors and the first heuristic algorithm whose workspace fits ws_cap (found = false when none does).
-std::shared_ptr<const DnnPlan> make_plan(const KernelContext& ctx, const DnnProblem& p, size_t ws_cap) {
+// Descriptors and the first heuristic algorithm whose workspace fits ws_cap (found = false when none does); with
+// `want`, that algorithm and math type when cuDNN takes them for this problem within ws_cap.
+std::shared_ptr<const DnnPlan> make_plan(const KernelContext& ctx, const DnnProblem& p, size_t ws_cap,
+                                         const WantAlgo* want) {
   auto plan = std::make_shared<DnnPlan>();
+  plan->variant = want != nullptr;
   const cudnnDataType_t t = dnn_type(p.dt);
   KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->x));
   KILN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->y));
@@ -119,6 +140,34 @@ std::shared_ptr<const DnnPlan> make_plan(const KernelContext& ctx, const DnnProb
                                : (p.dt == DType::Float16 || p.dt == DType::BFloat16) ? CUDNN_TENSOR_OP_MATH
                                                                                       : CUDNN_DEFAULT_MATH;
   KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, base));
+  if (want) {
+    const DnnVariant& v = want->v;
+    if (v.algo < 0 || v.math < 0 || (fma_only && v.math != CUDNN_FMA_MATH) ||
+        cudnnSetConvolutionMathType(plan->conv, static_cast<cudnnMathType_t>(v.math)) != CUDNN_STATUS_SUCCESS)
+      return plan;
+    size_t need = 0;
+    const cudnnStatus_t st =
+        p.backward_data
+            ? cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.cudnn, plan->w, plan->y, plan->conv, plan->x,
+                                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(v.algo), &need)
+            : cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x, plan->w, plan->conv, plan->y,
+                                                      static_cast<cudnnConvolutionFwdAlgo_t>(v.algo), &need);
+    if (st != CUDNN_STATUS_SUCCESS || need > ws_cap) return plan;
+    plan->found = true, plan->algo = v.algo, plan->ws = need;
+    plan->valid = {v};
+    return plan;
+  }
+  // Every listed algorithm is checked (not only up to the first that fits): the rest are the builder's variants.
+  auto consider = [&](int algo, cudnnMathType_t listed, auto workspace_size) {
+    const cudnnMathType_t math = fma_only ? CUDNN_FMA_MATH : listed;
+    if (cudnnSetConvolutionMathType(plan->conv, math) != CUDNN_STATUS_SUCCESS) return;
+    size_t need = 0;
+    if (workspace_size(&need) != CUDNN_STATUS_SUCCESS || need > ws_cap) return;
+    const DnnVariant v{algo, static_cast<int>(math)};
+    if (std::find(plan->valid.begin(), plan->valid.end(), v) != plan->valid.end()) return;
+    plan->valid.push_back(v);
+    if (!plan->found) plan->found = true, plan->algo = algo, plan->ws = need;
+  };
   int max_count = 0, returned = 0;
   if (!p.backward_data) {
     KILN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(ctx.cudnn, &max_count));
@@ -126,15 +175,12 @@ std::shared_ptr<const DnnPlan> make_plan(const KernelContext& ctx, const DnnProb
     if (cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn, plan->x, plan->w, plan->conv, plan->y, max_count, &returned,
                                                perf.data()) != CUDNN_STATUS_SUCCESS)
       returned = 0;
-    for (int i = 0; i < returned && !plan->found; ++i) {
+    for (int i = 0; i < returned; ++i) {
       if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-      if (cudnnSetConvolutionMathType(plan->conv, fma_only ? CUDNN_FMA_MATH : perf[i].mathType) != CUDNN_STATUS_SUCCESS)
-        continue;
-      size_t need = 0;
-      if (cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x, plan->w, plan->conv, plan->y, perf[i].algo,
-                                                  &need) != CUDNN_STATUS_SUCCESS || need > ws_cap)
-        continue;
-      plan->found = true, plan->algo = static_cast<int>(perf[i].algo), plan->ws = need;
+      consider(static_cast<int>(perf[i].algo), perf[i].mathType, [&](size_t* need) {
+        return cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn, plan->x, plan->w, plan->conv, plan->y, perf[i].algo,
+                                                       need);
+      });
     }
   } else {
     KILN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(ctx.cudnn, &max_count));
@@ -142,34 +188,85 @@ std::shared_ptr<const DnnPlan> make_plan(const KernelContext& ctx, const DnnProb
     if (cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.cudnn, plan->w, plan->y, plan->conv, plan->x, max_count,
                                                     &returned, perf.data()) != CUDNN_STATUS_SUCCESS)
       returned = 0;
-    for (int i = 0; i < returned && !plan->found; ++i) {
+    for (int i = 0; i < returned; ++i) {
       if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-      if (cudnnSetConvolutionMathType(plan->conv, fma_only ? CUDNN_FMA_MATH : perf[i].mathType) != CUDNN_STATUS_SUCCESS)
-        continue;
-      size_t need = 0;
-      if (cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.cudnn, plan->w, plan->y, plan->conv, plan->x, perf[i].algo,
-                                                       &need) != CUDNN_STATUS_SUCCESS || need > ws_cap)
-        continue;
-      plan->found = true, plan->algo = static_cast<int>(perf[i].algo), plan->ws = need;
+      consider(static_cast<int>(perf[i].algo), perf[i].mathType, [&](size_t* need) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(ctx.cudnn, plan->w, plan->y, plan->conv, plan->x,
+                                                            perf[i].algo, need);
+      });
     }
   }
+  // The descriptor runs the chosen algorithm's math type.
+  if (plan->found)
+    KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv, static_cast<cudnnMathType_t>(plan->valid.front().math)));
   return plan;
 }
 
+// Records a heuristic plan's algorithms into the thread's VariantProbe (the builder's candidate listing).
+void probe_variants(const DnnProblem& p, const DnnPlan& plan) {
+  VariantProbe* probe = VariantProbe::active();
+  if (!probe) return;
+  std::vector<std::string> v;
+  for (const DnnVariant& a : plan.valid) v.push_back(encode_dnn_variant(p.backward_data, a));
+  probe->record(std::move(v));
+}
+
 std::shared_ptr<const DnnPlan> get_plan(const KernelContext& ctx, const ir::Node& n, const DnnProblem& p,
-                                        size_t ws_cap) {
-  const DnnKey key = dnn_key(ctx, p, ws_cap);
+                                        size_t ws_cap, const WantAlgo* want = nullptr) {
+  const DnnKey key = dnn_key(ctx, p, ws_cap, want);
+  std::shared_ptr<const DnnPlan> plan;
   {
     std::lock_guard<std::mutex> lock(dnn_mutex());
     auto it = dnn_cache().find(key);
-    if (it != dnn_cache().end()) return it->second;
+    if (it != dnn_cache().end()) plan = it->second;
   }
-  std::shared_ptr<const DnnPlan> plan = make_plan(ctx, p, ws_cap);
-  if (!plan->found)
-    KILN_WARN(n.label() << ": cuDNN has no " << (p.backward_data ? "backward-data" : "forward") << " algorithm for "
-                        << dtype_name(p.dt) << " within " << ws_cap << " workspace bytes; using kiln's direct kernel");
+  if (!plan) {
+    plan = make_plan(ctx, p, ws_cap, want);
+    if (want && !plan->found) {
+      // Another GPU or cuDNN than the plan was built with, a malformed variant, or shapes it does not apply to: the
+      // heuristic's choice, cached under this variant's key too; one warning per variant text and process.
+      std::ostringstream why;
+      why << n.label() << ": cuDNN does not run the algorithm of tactic variant '" << want->text << "' for this "
+          << (p.backward_data ? "backward-data" : "forward") << " problem (" << dtype_name(p.dt) << ", " << ws_cap
+          << " workspace bytes) here; using the heuristic's algorithm";
+      bool first;
+      {
+        static std::set<std::string> warned;
+        std::lock_guard<std::mutex> lock(dnn_mutex());
+        first = warned.insert(std::string(want->text)).second;
+      }
+      if (first) KILN_WARN(why.str());
+      else KILN_DEBUG(why.str());
+      plan = get_plan(ctx, n, p, ws_cap, nullptr);
+    } else if (!plan->found) {
+      KILN_WARN(n.label() << ": cuDNN has no " << (p.backward_data ? "backward-data" : "forward") << " algorithm for "
+                          << dtype_name(p.dt) << " within " << ws_cap << " workspace bytes; using kiln's direct kernel");
+    }
+    std::lock_guard<std::mutex> lock(dnn_mutex());
+    plan = dnn_cache().emplace(key, plan).first->second;
+  }
+  if (!want) probe_variants(p, *plan);
+  return plan;
+}
+
+// A variant's plan whose cuDNN call failed (`st`): from now on the heuristic's plan under the variant's key too.
+std::shared_ptr<const DnnPlan> drop_variant(const KernelContext& ctx, const ir::Node& n, const DnnProblem& p,
+                                            size_t ws_cap, const WantAlgo& want, cudnnStatus_t st) {
+  KILN_WARN(n.label() << ": cuDNN failed to run the algorithm of tactic variant '" << want.text << "' ("
+                      << cudnnGetErrorString(st) << "); using the heuristic's algorithm");
+  std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, ws_cap, nullptr);
   std::lock_guard<std::mutex> lock(dnn_mutex());
-  return dnn_cache().emplace(key, plan).first->second;
+  dnn_cache()[dnn_key(ctx, p, ws_cap, &want)] = plan;
+  return plan;
+}
+
+// The variant of the node's cuDNN tactic ("cudnn#algo=...,math=..."), nullptr for a plain name.
+const WantAlgo* want_of(const ir::Node& n, bool backward_data, WantAlgo& storage) {
+  const std::string_view text = tactic_variant(n.tactic);
+  if (text.empty()) return nullptr;
+  storage.text = text;
+  if (!decode_dnn_variant(text, backward_data, &storage.v)) storage.v = DnnVariant{};
+  return &storage;
 }
 
 bool fits_int(int64_t v) { return v >= 0 && v <= INT32_MAX; }
@@ -285,7 +382,7 @@ ShiftParams shift_params(const ConvGeometry& g, const int64_t* dst, const int64_
   return p;
 }
 
-void run_conv(const KernelContext& ctx, KernelArgs& args, bool use_dnn) {
+void run_conv(const KernelContext& ctx, KernelArgs& args, bool use_dnn, const WantAlgo* want) {
   const ir::Node& n = args.node;
   const ConvIo io = conv_io(args);
   const DTensor &X = *io.X, &W = *io.W;
@@ -316,16 +413,25 @@ void run_conv(const KernelContext& ctx, KernelArgs& args, bool use_dnn) {
     xptr = ws;
     ws += bytes, ws_left -= bytes;
   }
-  const std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, ws_left);
+  std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, ws_left, want);
   if (!plan->found) return launch_direct(ctx, false, g3, X, W, io.B, Y);
   KILN_CUDNN_CHECK(cudnnSetStream(ctx.cudnn, ctx.stream));
-  KILN_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn, one_of(X.dtype), plan->x, xptr, plan->w, W.data, plan->conv,
-                                           static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo),
-                                           plan->ws ? ws : nullptr, plan->ws, zero_of(X.dtype), plan->y, Y.data));
+  auto forward = [&] {
+    return cudnnConvolutionForward(ctx.cudnn, one_of(X.dtype), plan->x, xptr, plan->w, W.data, plan->conv,
+                                   static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo), plan->ws ? ws : nullptr,
+                                   plan->ws, zero_of(X.dtype), plan->y, Y.data);
+  };
+  cudnnStatus_t st = forward();
+  if (st != CUDNN_STATUS_SUCCESS && plan->variant) {
+    plan = drop_variant(ctx, n, p, ws_left, *want, st);
+    if (!plan->found) return launch_direct(ctx, false, g3, X, W, io.B, Y);
+    st = forward();
+  }
+  if (st != CUDNN_STATUS_SUCCESS) KILN_THROW(Cuda, "cudnnConvolutionForward: " << cudnnGetErrorString(st));
   launch_bias(ctx, io.B, Y);
 }
 
-void run_conv_transpose(const KernelContext& ctx, KernelArgs& args, bool use_dnn) {
+void run_conv_transpose(const KernelContext& ctx, KernelArgs& args, bool use_dnn, const WantAlgo* want) {
   const ir::Node& n = args.node;
   const ConvIo io = conv_io(args);
   const DTensor &X = *io.X, &W = *io.W;
@@ -355,12 +461,21 @@ void run_conv_transpose(const KernelContext& ctx, KernelArgs& args, bool use_dnn
     res = ws;
     ws += bytes, ws_left -= bytes;
   }
-  const std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, ws_left);
+  std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, ws_left, want);
   if (!plan->found) return launch_direct(ctx, true, g3, X, W, io.B, Y);
   KILN_CUDNN_CHECK(cudnnSetStream(ctx.cudnn, ctx.stream));
-  KILN_CUDNN_CHECK(cudnnConvolutionBackwardData(ctx.cudnn, one_of(X.dtype), plan->w, W.data, plan->y, X.data,
-                                                plan->conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(plan->algo),
-                                                plan->ws ? ws : nullptr, plan->ws, zero_of(X.dtype), plan->x, res));
+  auto backward_data = [&] {
+    return cudnnConvolutionBackwardData(ctx.cudnn, one_of(X.dtype), plan->w, W.data, plan->y, X.data, plan->conv,
+                                        static_cast<cudnnConvolutionBwdDataAlgo_t>(plan->algo),
+                                        plan->ws ? ws : nullptr, plan->ws, zero_of(X.dtype), plan->x, res);
+  };
+  cudnnStatus_t st = backward_data();
+  if (st != CUDNN_STATUS_SUCCESS && plan->variant) {
+    plan = drop_variant(ctx, n, p, ws_left, *want, st);
+    if (!plan->found) return launch_direct(ctx, true, g3, X, W, io.B, Y);
+    st = backward_data();
+  }
+  if (st != CUDNN_STATUS_SUCCESS) KILN_THROW(Cuda, "cudnnConvolutionBackwardData: " << cudnnGetErrorString(st));
   if (direct) return launch_bias(ctx, io.B, Y);
   const ShiftParams sp = shift_params(G, G.out, full, crop, G.M);
   launch_shift(ctx, X.dtype, sp, Y.numel(), res, io.B ? io.B->data : nullptr, Y.data);
@@ -382,7 +497,7 @@ NhwcBytes nhwc_bytes(const ConvGeometry& g, DType dt) {
 // float16 / bfloat16 Conv in cuDNN's channels-last layout: input (padded on the way) and weights transposed to NHWC
 // in the workspace, the result transposed back with the bias. Falls back to the NCHW path when cuDNN has no NHWC
 // algorithm or the workspace is short.
-void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args) {
+void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args, const WantAlgo* want) {
   const ir::Node& n = args.node;
   const ConvIo io = conv_io(args);
   const DTensor &X = *io.X, &W = *io.W;
@@ -390,7 +505,12 @@ void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args) {
   const ConvGeometry G = conv_geometry(n, X.shape, W.shape);
   check_out(n, G, Y);
   if (Y.numel() == 0) return;
-  if (X.dtype != DType::Float16 && X.dtype != DType::BFloat16) return run_conv(ctx, args, true);
+  // The NCHW path, heuristic algorithm (a channels-last variant means nothing there; it has no variants to list).
+  auto nchw = [&] {
+    if (VariantProbe* probe = VariantProbe::active()) probe->record({});
+    run_conv(ctx, args, true, nullptr);
+  };
+  if (X.dtype != DType::Float16 && X.dtype != DType::BFloat16) return nchw();
   int64_t padded[3] = {1, 1, 1}, zero[3] = {0, 0, 0}, out_sp = 1;
   for (int i = 0; i < G.nsp; ++i) padded[i] = G.in[i] + G.pb[i] + G.pe[i], out_sp *= G.out[i];
   DnnProblem p;
@@ -398,21 +518,31 @@ void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args) {
   const NhwcBytes nb = nhwc_bytes(G, X.dtype);
   char* ws = static_cast<char*>(ctx.workspace);
   if (!ws || ctx.workspace_size < nb.total() || !set_dims(p, G, G.C, padded, G.M, G.out, G.M, G.C / G.group, zero))
-    return run_conv(ctx, args, true);
+    return nchw();
   void* xb = ws;
   void* wb = ws + nb.x;
   void* yb = ws + nb.x + nb.w;
   char* dnn_ws = ws + nb.total();
-  const std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, ctx.workspace_size - nb.total());
-  if (!plan->found) return run_conv(ctx, args, true);
+  const size_t dnn_cap = ctx.workspace_size - nb.total();
+  std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, dnn_cap, want);
+  if (!plan->found) return nchw();
   const ShiftParams xs = shift_params(G, padded, G.in, G.pb, 1);
   launch_to_nhwc(ctx, X.dtype, xs, G.C, G.N * G.C * padded[0] * padded[1] * padded[2], X.data, xb);
   const ShiftParams wsp = shift_params(G, G.k, G.k, zero, 1);
   launch_to_nhwc(ctx, X.dtype, wsp, G.C / G.group, W.numel(), W.data, wb);
   KILN_CUDNN_CHECK(cudnnSetStream(ctx.cudnn, ctx.stream));
-  KILN_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn, one_of(X.dtype), plan->x, xb, plan->w, wb, plan->conv,
-                                           static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo),
-                                           plan->ws ? dnn_ws : nullptr, plan->ws, zero_of(X.dtype), plan->y, yb));
+  auto forward = [&] {
+    return cudnnConvolutionForward(ctx.cudnn, one_of(X.dtype), plan->x, xb, plan->w, wb, plan->conv,
+                                   static_cast<cudnnConvolutionFwdAlgo_t>(plan->algo), plan->ws ? dnn_ws : nullptr,
+                                   plan->ws, zero_of(X.dtype), plan->y, yb);
+  };
+  cudnnStatus_t st = forward();
+  if (st != CUDNN_STATUS_SUCCESS && plan->variant) {
+    plan = drop_variant(ctx, n, p, dnn_cap, *want, st);
+    if (!plan->found) return nchw();  // nothing of the output written yet
+    st = forward();
+  }
+  if (st != CUDNN_STATUS_SUCCESS) KILN_THROW(Cuda, "cudnnConvolutionForward (NHWC): " << cudnnGetErrorString(st));
   launch_from_nhwc(ctx, X.dtype, G.M, out_sp, Y.numel(), yb, io.B ? io.B->data : nullptr, Y.data);
 }
 
@@ -461,25 +591,37 @@ bool supports_conv_nhwc(const ir::Node& n, const std::vector<ir::ValueType>& in)
 }  // namespace
 
 void register_conv_kernels() {
+  // "cudnn" / "cudnn_nhwc" may carry a variant, "cudnn#algo=<NAME>,math=<MATH>" (tactic_variant.h), read here.
   register_cuda_tactic("", "Conv", CudaTactic{"cudnn", supports_conv,
-                                              [](const KernelContext& c, KernelArgs& a) { run_conv(c, a, true); },
+                                              [](const KernelContext& c, KernelArgs& a) {
+                                                WantAlgo w;
+                                                run_conv(c, a, true, want_of(a.node, false, w));
+                                              },
                                               conv_workspace});
   register_cuda_tactic("", "Conv", CudaTactic{"cuda", supports_conv,
-                                              [](const KernelContext& c, KernelArgs& a) { run_conv(c, a, false); },
+                                              [](const KernelContext& c, KernelArgs& a) {
+                                                run_conv(c, a, false, nullptr);
+                                              },
                                               nullptr});
   // Channels-last cuDNN for float16 / bfloat16: not the heuristic choice while the executor keeps NCHW (it pays two
-  // transposes per conv); the builder's timing (issue 6) may pick it.
+  // transposes per conv); the builder's timing may pick it.
   register_cuda_tactic("", "Conv", CudaTactic{"cudnn_nhwc", supports_conv_nhwc,
-                                              [](const KernelContext& c, KernelArgs& a) { run_conv_nhwc(c, a); },
+                                              [](const KernelContext& c, KernelArgs& a) {
+                                                WantAlgo w;
+                                                run_conv_nhwc(c, a, want_of(a.node, false, w));
+                                              },
                                               conv_nhwc_workspace});
-  register_cuda_tactic("", "ConvTranspose",
-                       CudaTactic{"cudnn", supports_conv,
-                                  [](const KernelContext& c, KernelArgs& a) { run_conv_transpose(c, a, true); },
-                                  convt_workspace});
-  register_cuda_tactic("", "ConvTranspose",
-                       CudaTactic{"cuda", supports_conv,
-                                  [](const KernelContext& c, KernelArgs& a) { run_conv_transpose(c, a, false); },
-                                  nullptr});
+  register_cuda_tactic("", "ConvTranspose", CudaTactic{"cudnn", supports_conv,
+                                                       [](const KernelContext& c, KernelArgs& a) {
+                                                         WantAlgo w;
+                                                         run_conv_transpose(c, a, true, want_of(a.node, true, w));
+                                                       },
+                                                       convt_workspace});
+  register_cuda_tactic("", "ConvTranspose", CudaTactic{"cuda", supports_conv,
+                                                       [](const KernelContext& c, KernelArgs& a) {
+                                                         run_conv_transpose(c, a, false, nullptr);
+                                                       },
+                                                       nullptr});
 }
 
 }  // namespace kiln::runtime::cuda

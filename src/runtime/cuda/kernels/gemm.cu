@@ -2,14 +2,20 @@
 // with TF32 per ctx.allow_tf32, float16 / bfloat16 with float accumulation, float64), and kiln's own batched GEMM
 // kernel (tactic "cuda": every type the ops take, integers included; also the fallback when cuBLASLt has no
 // algorithm). Einsum and Attention live in einsum.cu / attention.cu and register from here.
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "runtime/cuda/kernels/common.cuh"
 #include "runtime/cuda/kernels/families.h"
 #include "runtime/cuda/kernels/gemm_lt.h"
+#include "runtime/cuda/tactic_variant.h"
 #include "util/log.h"
 
 namespace kiln::runtime::cuda {
@@ -36,6 +42,13 @@ struct LtKeyHash {
     return static_cast<size_t>(h);
   }
 };
+// FNV-1a of a variant's text (0 for none): part of the algorithm cache key.
+int64_t variant_hash(std::string_view v) {
+  if (v.empty()) return 0;
+  uint64_t h = 1469598103934665603ull;
+  for (char c : v) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return static_cast<int64_t>(h | 1);
+}
 struct LtChoice {
   bool found = false;
   cublasLtMatmulAlgo_t algo{};
@@ -48,6 +61,13 @@ std::mutex& lt_mutex() {
 std::unordered_map<LtKey, LtChoice, LtKeyHash>& lt_cache() {
   static std::unordered_map<LtKey, LtChoice, LtKeyHash> c;
   return c;
+}
+// Whether this is the first time variant `h` is refused in this process (one warning per variant; other call
+// shapes it does not fit are logged at debug level).
+bool first_refusal(int64_t h) {
+  static std::set<int64_t> seen;
+  std::lock_guard<std::mutex> lock(lt_mutex());
+  return seen.insert(h).second;
 }
 
 template <typename T>
@@ -222,7 +242,8 @@ bool lt_gemm(const KernelContext& ctx, const LtGemm& g, void* ws, size_t ws_size
   const LtKey key = {ctx.device, static_cast<int64_t>(g.ab), static_cast<int64_t>(g.d), static_cast<int64_t>(compute),
                      g.trans_a, g.trans_b, g.m, g.n, g.k, g.batch, g.lda, g.ldb, g.c ? g.ldc : -1, g.ldd,
                      g.stride_a, g.stride_b, g.c ? g.stride_c : -1, g.stride_d, g.bias != nullptr,
-                     al_a, al_b, al_c, al_d, static_cast<int64_t>(ws_cap), g.bias ? ptr_alignment(g.bias) : 0, 0};
+                     al_a, al_b, al_c, al_d, static_cast<int64_t>(ws_cap), g.bias ? ptr_alignment(g.bias) : 0,
+                     variant_hash(g.algo)};
   LtChoice choice;
   bool cached = false;
   {
@@ -230,7 +251,7 @@ bool lt_gemm(const KernelContext& ctx, const LtGemm& g, void* ws, size_t ws_size
     auto it = lt_cache().find(key);
     if (it != lt_cache().end()) choice = it->second, cached = true;
   }
-  if (!cached) {
+  auto init_pref = [&] {
     KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceInit(pref));
     const uint64_t ws64 = ws_cap;
     KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws64,
@@ -242,22 +263,63 @@ bool lt_gemm(const KernelContext& ctx, const LtGemm& g, void* ws, size_t ws_size
         {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, al_d}};
     for (const auto& [attr, v] : aligns)
       KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &v, sizeof(v)));
-    cublasLtMatmulHeuristicResult_t res{};
-    int returned = 0;
-    const cublasStatus_t st =
-        cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, desc, la, lb, lc, ldl, pref, 1, &res, &returned);
-    if (st == CUBLAS_STATUS_SUCCESS && returned > 0 && res.state == CUBLAS_STATUS_SUCCESS &&
-        res.workspaceSize <= ws_cap) {
-      choice.found = true;
-      choice.algo = res.algo;
-      choice.workspace = res.workspaceSize;
-    } else {  // no algorithm (or a combination cuBLASLt refuses): the caller runs kiln's own kernel
-      KILN_DEBUG("cuBLASLt: no algorithm for " << g.m << "x" << g.n << "x" << g.k << " batch " << g.batch << " ("
-                                               << dtype_name(g.ab) << " -> " << dtype_name(g.d)
-                                               << "): " << cublasLtGetStatusString(st));
+  };
+  if (!cached) {
+    if (!g.algo.empty()) {
+      // A "cublaslt#<algo>" variant: valid only when cuBLASLt accepts it for this very call (same GPU, library,
+      // shapes, alignments) within the workspace; otherwise the heuristic below, with one warning per call shape.
+      cublasLtMatmulAlgo_t algo{};
+      cublasLtMatmulHeuristicResult_t chk{};
+      cublasStatus_t st = CUBLAS_STATUS_INVALID_VALUE;
+      if (decode_lt_algo(g.algo, &algo)) st = cublasLtMatmulAlgoCheck(ctx.cublaslt, desc, la, lb, lc, ldl, &algo, &chk);
+      if (st == CUBLAS_STATUS_SUCCESS && chk.workspaceSize <= ws_cap) {
+        choice.found = true;
+        choice.algo = algo;
+        choice.workspace = chk.workspaceSize;
+      } else {
+        std::ostringstream why;
+        why << "cuBLASLt: the algorithm recorded in tactic 'cublaslt#" << g.algo.substr(0, 16) << "...' does not run "
+            << g.m << "x" << g.n << "x" << g.k << " batch " << g.batch << " (" << dtype_name(g.ab) << " -> "
+            << dtype_name(g.d) << ") here (";
+        if (st == CUBLAS_STATUS_SUCCESS) why << "needs " << chk.workspaceSize << " workspace bytes";
+        else why << cublasLtGetStatusString(st);
+        why << "); using the heuristic's algorithm";
+        if (first_refusal(variant_hash(g.algo))) KILN_WARN(why.str());
+        else KILN_DEBUG(why.str());
+      }
+    }
+    if (!choice.found) {
+      init_pref();
+      cublasLtMatmulHeuristicResult_t res{};
+      int returned = 0;
+      const cublasStatus_t st =
+          cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, desc, la, lb, lc, ldl, pref, 1, &res, &returned);
+      if (st == CUBLAS_STATUS_SUCCESS && returned > 0 && res.state == CUBLAS_STATUS_SUCCESS &&
+          res.workspaceSize <= ws_cap) {
+        choice.found = true;
+        choice.algo = res.algo;
+        choice.workspace = res.workspaceSize;
+      } else {  // no algorithm (or a combination cuBLASLt refuses): the caller runs kiln's own kernel
+        KILN_DEBUG("cuBLASLt: no algorithm for " << g.m << "x" << g.n << "x" << g.k << " batch " << g.batch << " ("
+                                                 << dtype_name(g.ab) << " -> " << dtype_name(g.d)
+                                                 << "): " << cublasLtGetStatusString(st));
+      }
     }
     std::lock_guard<std::mutex> lock(lt_mutex());
     lt_cache()[key] = choice;
+  }
+  if (VariantProbe* probe = g.algo.empty() ? VariantProbe::active() : nullptr) {
+    // The builder lists this call's candidate algorithms: the heuristic's top N, in its order.
+    init_pref();
+    std::vector<cublasLtMatmulHeuristicResult_t> res(std::max<size_t>(probe->max(), 1));
+    int returned = 0;
+    std::vector<std::string> variants;
+    if (cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, desc, la, lb, lc, ldl, pref, static_cast<int>(res.size()),
+                                       res.data(), &returned) == CUBLAS_STATUS_SUCCESS)
+      for (int i = 0; i < returned; ++i)
+        if (res[static_cast<size_t>(i)].state == CUBLAS_STATUS_SUCCESS && res[static_cast<size_t>(i)].workspaceSize <= ws_cap)
+          variants.push_back(encode_lt_algo(res[static_cast<size_t>(i)].algo));
+    probe->record(std::move(variants));
   }
   if (!choice.found) return false;
   const float alpha_f = static_cast<float>(g.alpha), beta_f = g.c ? static_cast<float>(g.beta) : 0.f;
@@ -381,6 +443,7 @@ void run_matmul(const KernelContext& ctx, KernelArgs& args, bool use_lt) {
   }
   LtGemm g;
   g.ab = g.d = A.dtype;
+  g.algo = tactic_variant(n.tactic);  // "cublaslt#<algo>": that algorithm (checked), else the heuristic's
   g.m = M, g.n = N, g.k = K;
   g.lda = K, g.ldb = N, g.ldd = N;
   g.alpha = 1.0, g.beta = 1.0;  // no C: beta unused; alpha == beta == 1 keeps integer sums wrapping like the CPU
@@ -446,6 +509,7 @@ void run_gemm_op(const KernelContext& ctx, KernelArgs& args, bool use_lt) {
   if (M == 0 || N == 0) return;
   LtGemm g;
   g.ab = g.d = A.dtype;
+  g.algo = tactic_variant(n.tactic);  // "cublaslt#<algo>": that algorithm (checked), else the heuristic's
   g.trans_a = ta, g.trans_b = tb;
   g.m = M, g.n = N, g.k = K;
   g.a = A.data, g.lda = A.shape[1];

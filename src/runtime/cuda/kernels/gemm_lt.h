@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "runtime/cuda/kernel.h"
 
@@ -30,6 +31,9 @@ struct LtGemm {
   int64_t ldd = 0, stride_d = 0;
   double alpha = 1.0, beta = 0.0;
   const void* bias = nullptr;  // [n] of type d, added to every row (cuBLASLt BIAS epilogue); needs c == nullptr
+  // lt_gemm only: the variant of a "cublaslt#<hex>" tactic, the hex of the cublasLtMatmulAlgo_t to run (empty: the
+  // heuristic's first algorithm). One that cuBLASLt refuses for this call falls back to the heuristic (one warning).
+  std::string_view algo;
 };
 
 // Whether cuBLASLt takes these types (A/B -> C/D): F32->F32, F16->F16|F32, BF16->BF16|F32, F64->F64.
