@@ -184,6 +184,14 @@ std::vector<Case> make_cases(DType dt, int64_t n) {
                18,
                {{"keepdims", int64_t(1)}},
                {{dt, {rows, cols}}, {DType::Int64, {1}, 0, 0, {-1}}}});
+  // ResNet-50's stem pool at batch 128 (a fixed shape, ~256 MB moved in float16): one read of x, a quarter write.
+  v.push_back({"MaxPool 3x3/2 pad 1 [128,64,112,112]",
+               "MaxPool",
+               12,
+               {{"kernel_shape", std::vector<int64_t>{3, 3}},
+                {"strides", std::vector<int64_t>{2, 2}},
+                {"pads", std::vector<int64_t>{1, 1, 1, 1}}},
+               {{dt, {128, 64, 112, 112}}}});
   v.push_back({"Transpose (NCHW->NHWC)",
                "Transpose",
                13,

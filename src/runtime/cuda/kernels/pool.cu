@@ -4,7 +4,8 @@
 //
 // The window geometry comes from the same host code as the CPU kernels (ops/spatial.h), padded to three spatial
 // dims. MaxPool / AveragePool: one thread per output element walks its window (neighbouring threads read
-// neighbouring inputs); averages accumulate in float (double for float64). The global pools are row reductions
+// neighbouring inputs); averages accumulate in float (double for float64). 1-D / 2-D float pools that fit 32-bit
+// indices (and MaxPool without Indices) take pool2d_kernel: 32-bit index math, the 3x3 window unrolled. The global pools are row reductions
 // over each (n, c) plane (launch_reduce in reduce.cu: 16-byte loads, a group of threads per plane).
 // Semantics follow the CPU reference: MaxPool takes the first in-range element, then any larger one (a window
 // with no in-range element gives -inf / the type's lowest and index -1); GlobalMaxPool ignores NaN.
@@ -143,6 +144,110 @@ __global__ void avgpool_kernel(const T* __restrict__ x, T* __restrict__ y, Geom 
   }
 }
 
+// ---- 1-D / 2-D pools with 32-bit indexing -------------------------------------------------------------------------
+// The common case (no depth dim, fewer than 2^31 input and output elements, no Indices output): one thread per output,
+// adjacent threads on adjacent output columns (so a warp reads a few contiguous input row segments), 32-bit index
+// math with multiply-shift division once per output, the window unrolled when it is 3x3 (KH = KW = 3; 0: any size).
+// Same semantics as maxpool_kernel / avgpool_kernel.
+struct Geom2 {
+  int H, W, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw, peh, pew;
+  uint32_t total;
+  DivMod by_ow, by_oh;
+  bool include_pad;
+};
+
+template <typename T, bool MAX, int KH, int KW>
+__global__ void __launch_bounds__(kBlock) pool2d_kernel(const T* __restrict__ x, T* __restrict__ y, Geom2 g,
+                                                        float empty_max) {
+  using A = acc_t<T>;
+  const int kh = KH > 0 ? KH : g.kh, kw = KW > 0 ? KW : g.kw;
+  const uint32_t HW = static_cast<uint32_t>(g.H) * static_cast<uint32_t>(g.W);
+  for (uint32_t o = blockIdx.x * blockDim.x + threadIdx.x; o < g.total; o += gridDim.x * blockDim.x) {
+    const uint32_t t = static_cast<uint32_t>(g.by_ow.div(o));
+    const int ow = static_cast<int>(o - t * static_cast<uint32_t>(g.OW));
+    const uint32_t plane = static_cast<uint32_t>(g.by_oh.div(t));
+    const int oh = static_cast<int>(t - plane * static_cast<uint32_t>(g.OH));
+    const T* xp = x + plane * HW;
+    const int h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+    A acc = 0;
+    bool any = false;
+    int count = 0;
+#pragma unroll
+    for (int a = 0; a < (KH > 0 ? KH : 1); ++a) {
+      for (int a2 = (KH > 0 ? a : 0); a2 < (KH > 0 ? a + 1 : kh); ++a2) {
+        const int ih = h0 + a2 * g.dh;
+        if (ih < 0 || ih >= g.H) continue;
+        const T* xr = xp + ih * g.W;
+#pragma unroll
+        for (int b = 0; b < (KW > 0 ? KW : 1); ++b) {
+          for (int b2 = (KW > 0 ? b : 0); b2 < (KW > 0 ? b + 1 : kw); ++b2) {
+            const int iw = w0 + b2 * g.dw;
+            if (iw < 0 || iw >= g.W) continue;
+            const A v = acc_in(xr[iw]);
+            if constexpr (MAX) {
+              if (!any || v > acc) acc = v;
+              any = true;
+            } else {
+              acc += v;
+              ++count;
+            }
+          }
+        }
+      }
+    }
+    if constexpr (MAX) {
+      y[o] = acc_out<T>(any ? acc : static_cast<A>(empty_max));
+    } else {
+      int div = count;
+      if (g.include_pad) {  // window positions inside input + pads
+        int ch = 0, cw = 0;
+        for (int a = 0; a < kh; ++a) {
+          const int ih = h0 + a * g.dh;
+          ch += (ih >= -g.ph && ih < g.H + g.peh);
+        }
+        for (int b = 0; b < kw; ++b) {
+          const int iw = w0 + b * g.dw;
+          cw += (iw >= -g.pw && iw < g.W + g.pew);
+        }
+        div = ch * cw;
+      }
+      y[o] = acc_out<T>(div > 0 ? acc / static_cast<A>(div) : static_cast<A>(NAN));
+    }
+  }
+}
+
+// The 32-bit 2-D geometry of g, when it applies (see pool2d_kernel).
+bool make_geom2(const Geom& g, const Shape& xs, Geom2& q) {
+  const int64_t lim = int64_t(1) << 31;
+  int64_t numel = 1;
+  for (int64_t d : xs) numel *= d;
+  if (g.in[0] != 1 || g.out[0] != 1 || g.k[0] != 1 || g.pb[0] != 0 || numel >= lim || g.total >= lim) return false;
+  for (int i = 1; i < 3; ++i)
+    if (g.k[i] * g.d[i] >= lim || g.out[i] * g.s[i] >= lim || g.pb[i] >= lim || g.pe[i] >= lim) return false;
+  q.H = static_cast<int>(g.in[1]), q.W = static_cast<int>(g.in[2]);
+  q.OH = static_cast<int>(g.out[1]), q.OW = static_cast<int>(g.out[2]);
+  q.kh = static_cast<int>(g.k[1]), q.kw = static_cast<int>(g.k[2]);
+  q.sh = static_cast<int>(g.s[1]), q.sw = static_cast<int>(g.s[2]);
+  q.dh = static_cast<int>(g.d[1]), q.dw = static_cast<int>(g.d[2]);
+  q.ph = static_cast<int>(g.pb[1]), q.pw = static_cast<int>(g.pb[2]);
+  q.peh = static_cast<int>(g.pe[1]), q.pew = static_cast<int>(g.pe[2]);
+  q.total = static_cast<uint32_t>(g.total);
+  q.by_ow = make_divmod(q.OW, g.total);
+  q.by_oh = make_divmod(q.OH, g.total / q.OW);
+  q.include_pad = g.include_pad;
+  return q.by_ow.fast && q.by_oh.fast;
+}
+
+template <typename T, bool MAX>
+void launch_pool2d(const KernelContext& ctx, const T* x, T* y, const Geom2& q, float empty_max) {
+  const unsigned grid = grid_for(q.total);
+  if (q.kh == 3 && q.kw == 3)
+    pool2d_kernel<T, MAX, 3, 3><<<grid, kBlock, 0, ctx.stream>>>(x, y, q, empty_max);
+  else
+    pool2d_kernel<T, MAX, 0, 0><<<grid, kBlock, 0, ctx.stream>>>(x, y, q, empty_max);
+  KILN_CUDA_LAUNCH_CHECK("pool2d");
+}
+
 using MaxPoolTypes = DTypes<DType::Float32, DType::Float16, DType::BFloat16, DType::Float64, DType::Int8,
                             DType::UInt8>;
 
@@ -162,6 +267,13 @@ void run_maxpool(const KernelContext& ctx, KernelArgs& a) {
     using T = decltype(t);
     if constexpr (std::is_integral_v<T>) g.empty_max = static_cast<double>(std::numeric_limits<T>::lowest());
     else g.empty_max = -std::numeric_limits<double>::infinity();
+    Geom2 q{};
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
+      if (!idx && make_geom2(g, x.shape, q)) {
+        launch_pool2d<T, true>(ctx, x.as<T>(), a.out[0].as<T>(), q, -INFINITY);
+        return;
+      }
+    }
     maxpool_kernel<T><<<grid_for(g.total), kBlock, 0, ctx.stream>>>(x.as<T>(), a.out[0].as<T>(), idx, g);
     KILN_CUDA_LAUNCH_CHECK("maxpool");
   });
@@ -175,6 +287,13 @@ void run_avgpool(const KernelContext& ctx, KernelArgs& a) {
   if (g.total == 0) return;
   dispatch_list(FloatDTypes{}, x.dtype, n, [&](auto t) {
     using T = decltype(t);
+    Geom2 q{};
+    if constexpr (!std::is_same_v<T, double>) {
+      if (make_geom2(g, x.shape, q)) {
+        launch_pool2d<T, false>(ctx, x.as<T>(), a.out[0].as<T>(), q, 0.0f);
+        return;
+      }
+    }
     avgpool_kernel<T><<<grid_for(g.total), kBlock, 0, ctx.stream>>>(x.as<T>(), a.out[0].as<T>(), g);
     KILN_CUDA_LAUNCH_CHECK("avgpool");
   });
