@@ -24,9 +24,11 @@ struct CudaTacticOptions {
   bool allow_tf32 = false;   // BuildConfig::enable_tf32
   size_t workspace_cap = 0;  // BuildConfig::workspace_size
   size_t variants = 8;       // library variants per tactic (cuda_variant_breadth)
+  // Device-time samples (each behind a spin kernel, tactic_bench.cpp) vary little: a few suffice, and each costs
+  // its spin as well as its runs.
   int min_runs = 5;
-  int max_runs = 50;
-  double min_total_ms = 2.0;
+  int max_runs = 15;
+  double min_total_ms = 0.3;
   double tie = 0.05;
   double cutoff = 3.0;
 };

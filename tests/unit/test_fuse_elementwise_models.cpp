@@ -44,7 +44,11 @@ Engine build(const Model& m, Target t, Precision p, bool fuse, BuildStats* stats
   if (!fuse) {
     EXPECT_EQ(setenv("KILN_FUSE_ELEMENTWISE", "0", 1), 0);
   }
+  // These tests are about the graph, not the kernels' speed: no tactic timing on a GPU host (it would time every
+  // GEMM / conv candidate of 14 models x 3 precisions; CudaTacticTiming.* tests the timing).
+  EXPECT_EQ(setenv("KILN_CUDA_TACTIC_TIMING", "0", 1), 0);
   Engine e = build_engine(m, cfg);
+  unsetenv("KILN_CUDA_TACTIC_TIMING");
   if (!fuse) unsetenv("KILN_FUSE_ELEMENTWISE");
   return e;
 }

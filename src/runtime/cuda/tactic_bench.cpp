@@ -91,7 +91,7 @@ struct TacticBench::Impl {
     // The GPU spins while the host enqueues the runs: the events then time the device work alone. Otherwise a
     // library's host overhead (tens of us per cuDNN call) would decide between kernels of a few us, and at small
     // batches the choice would be worse than the heuristic's on a CUDA graph (measured on ResNet-50 FP16, batch 1).
-    enqueue_spin(stream, 0.2 + 0.03 * reps);
+    enqueue_spin(stream, 0.05 + 0.025 * reps);  // ~25 us of host time per enqueued library call
     KILN_CU(cudaEventRecord(start, stream));
     for (int r = 0; r < reps; ++r) run(t, node, in, out, ws, ws_bytes);
     KILN_CU(cudaEventRecord(stop, stream));
