@@ -8,6 +8,7 @@
 #include "cuda_test_util.h"
 #include "kiln/device.h"
 #include "kiln/kiln.h"
+#include "ir/op_registry.h"
 #include "runtime/memory_plan.h"
 #include "runtime/shape_instance.h"
 #include "runtime/target.h"
@@ -368,3 +369,21 @@ TEST(CudaContext, CpuEnginesReportOutputShapesAndRefuseEnqueue) {
   }
   EXPECT_EQ(ctx.stats().device, "cpu");
 }
+
+#if KILN_WITH_CUDA
+// Every op kiln imports has a CUDA kernel (the host fallback is for dtypes a kernel does not take and for ops a
+// future family adds before its kernel): a new op without one fails here, without a GPU.
+TEST(CudaRegistry, EveryRegisteredOpHasACudaKernel) {
+  ir::register_all_ops();
+  cuda::register_all_cuda_kernels();
+  std::string missing;
+  size_t n = 0;
+  for (const ir::OpDef* d : ir::OpRegistry::instance().all()) {
+    if (d->domain == "kiln.testing") continue;  // the backend's fault-injection op (host fallback on CUDA)
+    ++n;
+    if (cuda::cuda_tactics(d->domain, d->op_type).empty()) missing += " " + d->domain + ":" + d->op_type;
+  }
+  EXPECT_GT(n, 100u);
+  EXPECT_TRUE(missing.empty()) << "ops without a CUDA kernel:" << missing;
+}
+#endif
