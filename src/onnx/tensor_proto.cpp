@@ -66,21 +66,7 @@ void narrow_int32(const ::onnx::TensorProto& tp, Tensor& t) {
 
 std::optional<DType> dtype_from_onnx(int32_t code) { return ir::dtype_from_onnx_code(code); }
 
-int32_t dtype_to_onnx(DType t) {
-  switch (t) {
-    case DType::Float32: return 1;
-    case DType::UInt8: return 2;
-    case DType::Int8: return 3;
-    case DType::Int16: return 5;
-    case DType::Int32: return 6;
-    case DType::Int64: return 7;
-    case DType::Bool: return 9;
-    case DType::Float16: return 10;
-    case DType::Float64: return 11;
-    case DType::BFloat16: return 16;
-  }
-  return 0;
-}
+int32_t dtype_to_onnx(DType t) { return static_cast<int32_t>(ir::dtype_to_onnx_code(t)); }
 
 std::string onnx_dtype_name(int32_t code) {
   for (const auto& cn : tensor_proto_impl::kOnnxTypeNames)

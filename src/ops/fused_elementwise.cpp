@@ -14,22 +14,6 @@
 namespace kiln::ops::fused {
 namespace {
 
-int64_t onnx_code(DType t) {
-  switch (t) {
-    case DType::Float32: return 1;
-    case DType::UInt8: return 2;
-    case DType::Int8: return 3;
-    case DType::Int16: return 5;
-    case DType::Int32: return 6;
-    case DType::Int64: return 7;
-    case DType::Bool: return 9;
-    case DType::Float16: return 10;
-    case DType::Float64: return 11;
-    case DType::BFloat16: return 16;
-  }
-  return 0;
-}
-
 enum class Kind { Unary, Binary, Where, Clip, Cast };
 
 const std::map<std::string, Kind>& op_kinds() {
@@ -92,7 +76,7 @@ ir::Node step_node(const ir::Node& fused, const Step& s, size_t j) {
     n.attrs["beta"] = s.beta;
   }
   if (s.op == "Gelu") n.attrs["approximate"] = std::string(s.mode == 1 ? "tanh" : "none");
-  if (s.op == "Cast") n.attrs["to"] = onnx_code(s.dtype);
+  if (s.op == "Cast") n.attrs["to"] = ir::dtype_to_onnx_code(s.dtype);
   return n;
 }
 
@@ -373,12 +357,12 @@ void encode(const Program& p, ir::Node& n) {
     ops.push_back(s.op);
     opsets.push_back(s.opset);
     for (int64_t o : s.operands) operands.push_back(o);
-    dtypes.push_back(onnx_code(s.dtype));
+    dtypes.push_back(ir::dtype_to_onnx_code(s.dtype));
     alphas.push_back(s.alpha);
     betas.push_back(s.beta);
     modes.push_back(s.mode);
   }
-  for (DType d : p.constant_dtypes) cdt.push_back(onnx_code(d));
+  for (DType d : p.constant_dtypes) cdt.push_back(ir::dtype_to_onnx_code(d));
   n.attrs["ops"] = ops;
   n.attrs["opsets"] = opsets;
   n.attrs["operands"] = operands;

@@ -5,26 +5,10 @@
 #include <limits>
 
 #include "cuda_ew_test_util.h"
+#include "ir/dtype_codes.h"
 
 namespace kiln::test_cuda_ew {
 namespace {
-
-// ONNX TensorProto.DataType code of a dtype (Cast's `to`).
-int64_t onnx_code(DType dt) {
-  switch (dt) {
-    case DType::Float32: return 1;
-    case DType::UInt8: return 2;
-    case DType::Int8: return 3;
-    case DType::Int16: return 5;
-    case DType::Int32: return 6;
-    case DType::Int64: return 7;
-    case DType::Bool: return 9;
-    case DType::Float16: return 10;
-    case DType::Float64: return 11;
-    case DType::BFloat16: return 16;
-  }
-  return 0;
-}
 
 // Sizes below one vector, odd, and a 4-D shape whose element count is not a multiple of any vector width.
 const std::vector<Shape> kUnaryShapes = {{7}, {1001}, {2, 3, 67}, {2, 1, 5, 129}};
@@ -164,16 +148,16 @@ TEST(CudaElementwise, CastEveryDtypePair) {
     else if (from == DType::Bool) x = rand_tensor(from, {1001}, 6);
     else x = rand_tensor(from, {1001}, 7, {0, 0, from == DType::UInt8 ? 0 : -30000, 30000});
     for (DType to : kAllTypes) {
-      check_op("Cast", 21, {x}, {{"to", onnx_code(to)}});
+      check_op("Cast", 21, {x}, {{"to", ir::dtype_to_onnx_code(to)}});
       check_op("CastLike", 21, {x, make_tensor(to, {1}, {1})});
     }
   }
   // Integer extremes.
   check_op("Cast", 21,
            {make_tensor(DType::Int64, {4}, {-9223372036854775808.0, 9223372036854775807.0, -1, 1 << 20})},
-           {{"to", onnx_code(DType::Float16)}});
+           {{"to", ir::dtype_to_onnx_code(DType::Float16)}});
   check_op("Cast", 21, {rand_tensor(DType::Float32, {3, 5, 7}, 8, {-200, 200})},
-           {{"to", onnx_code(DType::Int8)}}, 1, true);
+           {{"to", ir::dtype_to_onnx_code(DType::Int8)}}, 1, true);
 }
 
 TEST(CudaElementwise, IdentityAndDropout) {
