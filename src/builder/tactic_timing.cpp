@@ -208,21 +208,7 @@ void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, con
       std::vector<Tensor> outs;
       for (; i <= last; ++i) {
         ir::Node& n = g.nodes[i];
-        ins.clear();
-        for (const auto& in : n.inputs) {
-          if (in.empty()) {
-            ins.push_back(nullptr);
-            continue;
-          }
-          auto c = g.initializers.find(in);
-          if (c != g.initializers.end()) {
-            ins.push_back(&c->second);
-            continue;
-          }
-          auto it = env.find(in);
-          if (it == env.end()) KILN_THROW(InvalidModel, n.label() << ": input '" << in << "' was not computed");
-          ins.push_back(&it->second);
-        }
+        runtime::cpu::gather_inputs(g, n, env, ins);
         auto known = need[i] ? decided.find(sigs[i]) : decided.end();
         if (known != decided.end()) {  // a node with the same signature was just timed: same choice
           n.tactic = known->second;

@@ -23,6 +23,25 @@ std::vector<std::vector<std::string>> plan_frees(const ir::Graph& g) {
   return frees;
 }
 
+void gather_inputs(const ir::Graph& g, const ir::Node& n, const std::unordered_map<std::string, Tensor>& env,
+                   std::vector<const Tensor*>& ins) {
+  ins.clear();
+  for (const auto& in : n.inputs) {
+    if (in.empty()) {
+      ins.push_back(nullptr);
+      continue;
+    }
+    auto c = g.initializers.find(in);
+    if (c != g.initializers.end()) {
+      ins.push_back(&c->second);
+      continue;
+    }
+    auto it = env.find(in);
+    if (it == env.end()) KILN_THROW(InvalidModel, n.label() << ": input '" << in << "' was not computed");
+    ins.push_back(&it->second);
+  }
+}
+
 namespace {
 
 // `outer`: values of enclosing graphs a subgraph reads by name (nullptr for a top-level graph).
@@ -41,21 +60,7 @@ TensorMap execute(const ir::Graph& g, const std::vector<ir::KernelFn>& kernels,
   std::vector<Tensor> outs;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
-    ins.clear();
-    for (const auto& in : n.inputs) {
-      if (in.empty()) {
-        ins.push_back(nullptr);
-        continue;
-      }
-      auto c = g.initializers.find(in);
-      if (c != g.initializers.end()) {
-        ins.push_back(&c->second);
-        continue;
-      }
-      auto it = env.find(in);
-      if (it == env.end()) KILN_THROW(InvalidModel, n.label() << ": input '" << in << "' was not computed");
-      ins.push_back(&it->second);
-    }
+    gather_inputs(g, n, env, ins);
     outs.assign(n.outputs.size(), Tensor());
     kernels[i](n, ins, outs);
     for (size_t o = 0; o < n.outputs.size(); ++o)

@@ -3,6 +3,8 @@
 // executor is made, so a run does no name lookups (graphs of a thousand small nodes spend real time there).
 #pragma once
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ir/op_registry.h"
@@ -42,6 +44,11 @@ class CpuExecutor {
 
 // Per node: the values that are dead after it (last read there; graph outputs and constants are never listed).
 std::vector<std::vector<std::string>> plan_frees(const ir::Graph& g);
+
+// A node's inputs by name: the graph's initializers, else `env` (the values computed so far); nullptr for an
+// omitted input. InvalidModel naming the node and the input when one has not been computed.
+void gather_inputs(const ir::Graph& g, const ir::Node& n, const std::unordered_map<std::string, Tensor>& env,
+                   std::vector<const Tensor*>& ins);
 
 // Runs a bare graph with reference kernels (the oracle path, used by tests and folding).
 TensorMap run_graph_reference(const ir::Graph& g, const TensorMap& inputs);
