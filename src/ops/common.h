@@ -176,6 +176,15 @@ inline const Tensor* const_input(const InferContext& ctx, size_t i) {
 Shape broadcast_shape(const Shape& a, const Shape& b, const Node& n);
 // Strides of `in` aligned to `out` (out.size() entries), 0 where `in` is broadcast.
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
+
+// MatMul's numpy semantics for operands of these shapes: a 1-D A gets a leading 1, a 1-D B a trailing 1 (and the
+// result drops them), the batch dims broadcast. InvalidModel naming the node when the inner dimensions differ.
+struct MatMulShapes {
+  int64_t M = 0, K = 0, N = 0;
+  Shape a_batch, b_batch, batch;  // A's and B's batch dims, and their broadcast
+  Shape y;                        // the result's shape
+};
+MatMulShapes matmul_shapes(const Node& n, const Tensor& a, const Tensor& b);
 // Row-major strides.
 std::vector<int64_t> contiguous_strides(const Shape& s);
 

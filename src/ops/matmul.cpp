@@ -126,26 +126,41 @@ std::vector<ValueType> matmul_infer(const InferContext& ctx) {
   return {make_type(a.dtype, batch)};
 }
 
+}  // namespace kiln::ops::matmul_detail
+
+namespace kiln::ops {
+MatMulShapes matmul_shapes(const Node& n, const Tensor& a, const Tensor& b) {
+  Shape as = a.shape(), bs = b.shape();
+  const bool a1 = as.size() == 1, b1 = bs.size() == 1;
+  if (a1) as.insert(as.begin(), 1);
+  if (b1) bs.push_back(1);
+  MatMulShapes r;
+  r.M = as[as.size() - 2], r.K = as.back(), r.N = bs.back();
+  if (bs[bs.size() - 2] != r.K)
+    KILN_THROW(InvalidModel, n.label() << ": inner dimensions differ: " << a.type_str() << " x " << b.type_str());
+  r.a_batch.assign(as.begin(), as.end() - 2);
+  r.b_batch.assign(bs.begin(), bs.end() - 2);
+  r.batch = broadcast_shape(r.a_batch, r.b_batch, n);
+  r.y = r.batch;
+  if (!a1) r.y.push_back(r.M);
+  if (!b1) r.y.push_back(r.N);
+  return r;
+}
+}  // namespace kiln::ops
+
+namespace kiln::ops::matmul_detail {
+
 void matmul_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
   check_arity(n, 2, 2);
   const Tensor& a = in_tensor(n, in, 0);
   const Tensor& b = in_tensor(n, in, 1);
   if (b.dtype() != a.dtype()) KILN_THROW(InvalidModel, n.label() << ": A and B must share a dtype");
   if (a.rank() == 0 || b.rank() == 0) KILN_THROW(InvalidModel, n.label() << ": MatMul operands must not be scalars");
-  Shape as = a.shape(), bs = b.shape();
-  const bool a1 = as.size() == 1, b1 = bs.size() == 1;
-  if (a1) as.insert(as.begin(), 1);
-  if (b1) bs.push_back(1);
-  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
-  if (bs[bs.size() - 2] != K)
-    KILN_THROW(InvalidModel, n.label() << ": inner dimensions differ: " << a.type_str() << " x " << b.type_str());
-  Shape ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
-  Shape batch = broadcast_shape(ab, bb, n);
-  std::vector<int64_t> st[2] = {broadcast_strides(ab, batch), broadcast_strides(bb, batch)};
-  Shape ys = batch;
-  if (!a1) ys.push_back(M);
-  if (!b1) ys.push_back(N);
-  Tensor y(a.dtype(), ys);
+  const MatMulShapes ms = matmul_shapes(n, a, b);
+  const int64_t M = ms.M, K = ms.K, N = ms.N;
+  const Shape& batch = ms.batch;
+  std::vector<int64_t> st[2] = {broadcast_strides(ms.a_batch, batch), broadcast_strides(ms.b_batch, batch)};
+  Tensor y(a.dtype(), ms.y);
   dispatch(GemmTypes{}, a.dtype(), n, "A", [&](auto tag) {
     using T = DT<decltype(tag)::value>;
     using A = Acc<typename T::C>;

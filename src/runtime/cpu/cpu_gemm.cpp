@@ -10,7 +10,6 @@
 namespace kiln::runtime::cpu {
 namespace cpu_gemm {
 
-using ops::broadcast_shape;
 using ops::broadcast_strides;
 
 bool supports_float(const ir::Node&, const std::vector<const ir::ValueType*>& in) { return all_f32_like(in, 2); }
@@ -21,19 +20,10 @@ void matmul_blas(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   const Tensor& b = ops::in_tensor(n, in, 1);
   if (!is_f32_like(a.dtype()) || b.dtype() != a.dtype() || a.rank() == 0 || b.rank() == 0)
     return run_reference(n, in, out);
-  Shape as = a.shape(), bs = b.shape();
-  const bool a1 = as.size() == 1, b1 = bs.size() == 1;
-  if (a1) as.insert(as.begin(), 1);
-  if (b1) bs.push_back(1);
-  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
-  if (bs[bs.size() - 2] != K)
-    KILN_THROW(InvalidModel, n.label() << ": inner dimensions differ: " << a.type_str() << " x " << b.type_str());
-  Shape ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
-  Shape batch = broadcast_shape(ab, bb, n);
-  Shape ys = batch;
-  if (!a1) ys.push_back(M);
-  if (!b1) ys.push_back(N);
-  Tensor y = uninit_tensor(a.dtype(), ys);
+  const ops::MatMulShapes ms = ops::matmul_shapes(n, a, b);
+  const int64_t M = ms.M, K = ms.K, N = ms.N;
+  const Shape &ab = ms.a_batch, &bb = ms.b_batch, &batch = ms.batch;
+  Tensor y = uninit_tensor(a.dtype(), ms.y);
   std::vector<float> sa, sb;
   const float* pa = f32_data(a, sa);
   const float* pb = f32_data(b, sb);
