@@ -118,6 +118,20 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
   }
 
+  // Attention fusion: on the strongly typed graph, before elementwise fusion takes its Casts / Adds apart.
+  // KILN_FUSE_ATTENTION=0 turns it off (docs/passes.md).
+  if (config.target == Target::Cuda && config.optimization_level >= 1 && !env_is("KILN_FUSE_ATTENTION", "0")) {
+    report(0.53, "fuse_attention");
+    stats.passes_run.push_back("fuse_attention");
+    stats.passes_run.push_back("dead_code_elimination");
+    ir::infer_types(impl->graph);
+    if (passes::fuse_attention(impl->graph, builder::profile_value_shapes(impl->graph, impl->profiles))) {
+      stats.passes_changed.push_back("fuse_attention");
+      for (const auto& p : passes::run_pipeline(impl->graph, {{"dead_code_elimination", passes::eliminate_dead_code}}))
+        stats.passes_changed.push_back(p);
+    }
+  }
+
   // Elementwise fusion runs last: on the graph autocast made strongly typed (its Casts fuse too).
   // KILN_FUSE_ELEMENTWISE=0 turns it off (to compare fused and unfused engines; docs/passes.md).
   if (config.target == Target::Cuda && config.optimization_level >= 1 && !env_is("KILN_FUSE_ELEMENTWISE", "0")) {

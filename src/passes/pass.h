@@ -27,6 +27,11 @@ bool remove_redundant_casts(ir::Graph& g);    // cast_cleanup.cpp
 using ValueShapes = std::map<std::string, Shape>;
 bool fuse_elementwise(ir::Graph& g);
 bool fuse_elementwise(ir::Graph& g, const std::vector<ValueShapes>& samples);
+// Scaled-dot-product attention (MatMul, scale, mask, Softmax, NaN guard, MatMul, head splits) -> kiln.Attention
+// nodes (fuse_attention.cpp; CUDA engines, after autocast, before elementwise fusion). `samples` as above decide the
+// shapes of Reshapes whose dims the types leave unknown. Run DCE after it.
+bool fuse_attention(ir::Graph& g);
+bool fuse_attention(ir::Graph& g, const std::vector<ValueShapes>& samples);
 
 // Autocast (autocast.cpp): makes a float32 graph strongly typed in `low` (float16 or bfloat16).
 struct AutocastOptions {

@@ -579,6 +579,7 @@ void register_gemm_kernels() {
                                               nullptr});
   register_einsum_kernels();
   register_attention_kernels();
+  register_fused_attention_kernels();
 }
 
 }  // namespace kiln::runtime::cuda

@@ -54,5 +54,6 @@ size_t lt_workspace_bytes(int64_t out_elems);
 // The other ops of the family, registered by register_gemm_kernels().
 void register_einsum_kernels();
 void register_attention_kernels();
+void register_fused_attention_kernels();  // kiln.Attention (attention_fused.cu)
 
 }  // namespace kiln::runtime::cuda
