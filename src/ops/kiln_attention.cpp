@@ -144,6 +144,8 @@ void reference(const ir::Node& n, const std::vector<const Tensor*>& in, std::vec
             if (p.mask == MaskMode::Bool) s += M->at_int64(off) ? p.mask_true : p.mask_false;
             else s += M->at_double(off);
             s = static_cast<float>(s);
+            if (p.score_dtype == DType::Float16) s = util::half_to_float(util::float_to_half(static_cast<float>(s)));
+            if (p.score_dtype == DType::BFloat16) s = util::bf16_to_float(util::float_to_bf16(static_cast<float>(s)));
           }
           if (p.causal && j > i) s = ninf;
           score[static_cast<size_t>(j)] = s;
@@ -210,6 +212,11 @@ Params decode(const ir::Node& n) {
   else KILN_THROW(InvalidModel, n.label() << ": mask_mode must be none, add or bool, got '" << m << "'");
   p.mask_true = n.attr_float("mask_true", 0.0f);
   p.mask_false = n.attr_float("mask_false", 0.0f);
+  const std::string sd = n.attr_string("score_dtype", "float32");
+  const std::optional<DType> sdt = dtype_from_name(sd);
+  if (!sdt || (*sdt != DType::Float32 && *sdt != DType::Float16 && *sdt != DType::BFloat16))
+    KILN_THROW(InvalidModel, n.label() << ": score_dtype must be float32, float16 or bfloat16, got '" << sd << "'");
+  p.score_dtype = *sdt;
   p.causal = n.attr_int("causal", 0) != 0;
   p.nan_to_zero = n.attr_int("nan_to_zero", 0) != 0;
   const bool bsd = p.q == Layout::BSD || p.k == Layout::BSD || p.v == Layout::BSD || p.out == Layout::BSD;
@@ -228,6 +235,7 @@ void encode(const Params& p, ir::Node& n) {
   n.attrs["mask_mode"] = std::string(mask_mode_name(p.mask));
   n.attrs["mask_true"] = p.mask_true;
   n.attrs["mask_false"] = p.mask_false;
+  n.attrs["score_dtype"] = std::string(dtype_name(p.score_dtype));
   n.attrs["causal"] = static_cast<int64_t>(p.causal);
   n.attrs["nan_to_zero"] = static_cast<int64_t>(p.nan_to_zero);
 }

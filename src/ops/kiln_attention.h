@@ -7,6 +7,9 @@
 //   S[i, j] += bias(b, h, i, j)               the mask: "add" adds the float mask, "bool" adds mask_true where the bool
 //                                             mask is true and mask_false where it is false; broadcast (numpy, right
 //                                             aligned) to [B, H, Sq, Sk]
+//   S[i, j] = round(S[i, j])                  to score_dtype ("float32": no rounding; "float16" / "bfloat16" where the
+//                                             graph added the mask in that type: a large finite fill such as -65504
+//                                             then absorbs the score, as it did there)
 //   S[i, j] = -inf where j > i                with causal = 1 (top-left aligned)
 //   P = softmax over j (float), P = 0 where P is NaN (nan_to_zero = 1: the exporters' IsNaN / Where guard, which
 //       turns a row whose every score is -inf into zeros)
@@ -17,7 +20,8 @@
 //   "bsd"   3-D [B, S, H * D]           (token-major; num_heads gives H): a projection's output as it is
 // "bshd" and "bsd" are the same bytes, so a token-major operand is read without its head Transpose.
 // Attributes: scale (float), num_heads (int, needed when a layout is "bsd"), q/k/v/out_layout (strings), mask_mode
-// ("none", "add", "bool"), mask_true / mask_false (floats, bool mode), causal (int), nan_to_zero (int).
+// ("none", "add", "bool"), mask_true / mask_false (floats, bool mode), score_dtype (string), causal (int),
+// nan_to_zero (int).
 // Q, K and V have one float dtype (float32, float16, bfloat16); O has it too. The reference computes in float64
 // (the oracle); the CUDA kernel in float32 with float16 / bfloat16 operands on the tensor cores.
 #pragma once
@@ -44,6 +48,7 @@ struct Params {
   Layout q = Layout::BHSD, k = Layout::BHSD, v = Layout::BHSD, out = Layout::BHSD;
   MaskMode mask = MaskMode::None;
   float mask_true = 0.0f, mask_false = 0.0f;
+  DType score_dtype = DType::Float32;
   bool causal = false;
   bool nan_to_zero = false;
 };

@@ -4,7 +4,8 @@
 //            optionally Mul / Div by one-element float constants (on Qh, Kt or the scores: their product is the
 //            scale) and widening / same-type Casts (float16 / bfloat16 -> float32) on the way to the Softmax
 //   x      = scores, or Add(scores, mask) with a float mask of rank <= 4 that does not broadcast the scores up; a
-//            mask made by Where(bool, c1, c2) from one-element constants is read as the bool (mask_mode "bool")
+//            mask made by Where(bool, c1, c2) from one-element constants is read as the bool (mask_mode "bool");
+//            the Add's type is the score_dtype (its rounding lets a large finite fill absorb the score, as there)
 //   P      = Softmax(x, last axis), then float Casts and at most one guard Where(IsNaN(P), 0, P)
 //   O      = MatMul(P, Vh)                  Vh [B, H, Sk, Dv]
 // The head split of an operand is folded when it is Transpose(perm 0,2,1,3) of [B, S, H, D] (layout "bshd"), itself
@@ -26,6 +27,7 @@
 
 #include "ops/kiln_attention.h"
 #include "passes/pass.h"
+#include "util/error.h"
 #include "util/log.h"
 
 namespace kiln::passes {
@@ -216,13 +218,17 @@ class Fuser {
   }
 
   // ---- one attention block around the Softmax sm --------------------------------------------------------------
+  static std::nullopt_t fail(const ir::Node& sm, const char* why) {
+    KILN_DEBUG("fuse_attention: " << sm.label() << " left unfused: " << why);
+    return std::nullopt;
+  }
   std::optional<std::pair<size_t, ir::Node>> match(const ir::Node& sm) const {
     const std::string& x0 = sm.inputs[0];
     const auto xs = shapes(x0);
-    if (!xs || xs->front().size() != 4 || sm.outputs.size() != 1) return std::nullopt;
+    if (!xs || xs->front().size() != 4 || sm.outputs.size() != 1) return fail(sm, "the Softmax input is not a 4-D value of known shape");
     const int64_t axis = sm.attr_int("axis", sm.opset >= 13 ? -1 : 1);
-    if (axis != -1 && axis != 3) return std::nullopt;
-    if (!sole_reader(x0)) return std::nullopt;
+    if (axis != -1 && axis != 3) return fail(sm, "the Softmax is not over the last axis");
+    if (!sole_reader(x0)) return fail(sm, "the Softmax input is read elsewhere");
 
     // Scores (and the mask) above the Softmax.
     ka::Params p;
@@ -239,11 +245,12 @@ class Fuser {
         mm = m, scale = s, mask = add->inputs[1 - side];
         break;
       }
-      if (!mm || !sole_reader(x)) return std::nullopt;
+      if (!mm || !sole_reader(x) || !float3(dtype(x))) return fail(sm, "the Add before the Softmax does not add a mask to Q K^T (or is read elsewhere)");
+      p.score_dtype = *dtype(x);  // the Add's type: where scores + mask were rounded
     } else {
       x = peel_exact(x, &scale);
       mm = op(x, "MatMul");
-      if (!mm || !sole_reader(x)) return std::nullopt;
+      if (!mm || !sole_reader(x)) return fail(sm, "no MatMul (Q K^T) before the Softmax, or it is read elsewhere");
     }
     const std::string& qh = mm->inputs[0];
     const std::string& kt = mm->inputs[1];
@@ -251,14 +258,14 @@ class Fuser {
     const bool qk_shapes = shapes_hold(qh, kt, [](const Shape& a, const Shape& b) {
       return a.size() == 4 && b.size() == 4 && a[0] == b[0] && a[1] == b[1] && a[3] == b[2];
     });
-    if (!qk_shapes || !same_shape(sc, x0)) return std::nullopt;
-    if (!mask.empty() && !read_mask(mask, p)) return std::nullopt;
+    if (!qk_shapes || !same_shape(sc, x0)) return fail(sm, "Q and K^T are not [B, H, Sq, D] and [B, H, D, Sk] (or the scores are broadcast)");
+    if (!mask.empty() && !read_mask(mask, p)) return fail(sm, "the mask is neither a float value of rank <= 4 nor Where(bool, constant, constant)");
 
     // Below the Softmax: Casts, the NaN guard, then P V.
     std::string pv = sm.outputs[0];
     const ir::Node* out_mm = nullptr;
     while (!out_mm) {
-      if (outputs_.count(pv)) return std::nullopt;
+      if (outputs_.count(pv)) return fail(sm, "the probabilities are a graph output");
       const std::vector<const ir::Node*> r = readers(pv);
       if (r.size() == 1 && r[0]->domain.empty() && r[0]->op_type == "Cast" && float3(dtype(r[0]->outputs[0]))) {
         pv = r[0]->outputs[0];
@@ -267,28 +274,28 @@ class Fuser {
         out_mm = r[0];
       } else if (r.size() == 2 && !p.nan_to_zero) {
         const std::optional<std::string> g = guard(pv, r);
-        if (!g) return std::nullopt;
+        if (!g) return fail(sm, "the probabilities are read by something other than the NaN guard");
         p.nan_to_zero = true;
         pv = *g;
       } else {
-        return std::nullopt;
+        return fail(sm, "the probabilities do not reach a MatMul (P V) through Casts and the guard");
       }
     }
     const std::string& vh = out_mm->inputs[1];
     const bool v_shapes = shapes_hold(kt, vh, [](const Shape& a, const Shape& b) {
       return b.size() == 4 && a[0] == b[0] && a[1] == b[1] && a[3] == b[2];
     });
-    if (!v_shapes) return std::nullopt;
+    if (!v_shapes) return fail(sm, "V is not [B, H, Sk, Dv]");
 
     // Operands (their head splits folded) and the output layout.
     const Operand q = head_split_source(qh, &scale);
     const std::optional<Operand> k = key_source(kt, scale);
     const Operand v = head_split_source(vh, nullptr);
-    if (!k) return std::nullopt;
+    if (!k) return fail(sm, "K^T is not a transpose of K the pass recognises");
     const std::optional<DType> dt = dtype(q.value);
     if (!float3(dt) || dtype(k->value) != dt || dtype(v.value) != dt || dtype(out_mm->outputs[0]) != dt ||
         dtype(qh) != dt || dtype(vh) != dt)
-      return std::nullopt;
+      return fail(sm, "Q, K, V and O do not share one float type");
     std::string out = out_mm->outputs[0];
     p.out = ka::Layout::BHSD;
     const ir::Node* last = out_mm;
@@ -306,13 +313,13 @@ class Fuser {
 
     p.q = q.layout, p.k = k->layout, p.v = v.layout;
     p.scale = static_cast<float>(scale);
-    if (!std::isfinite(p.scale)) return std::nullopt;
+    if (!std::isfinite(p.scale)) return fail(sm, "the scale is not finite");
     // The heads (static) and every size, checked through the op's own shape rules in each sample.
     const auto qs = shapes(q.value), ks = shapes(k->value), vs = shapes(v.value), hs = shapes(qh), vhs = shapes(vh);
-    if (!qs || !ks || !vs || !hs || !vhs) return std::nullopt;
+    if (!qs || !ks || !vs || !hs || !vhs) return fail(sm, "an operand's shape is unknown");
     p.num_heads = hs->front()[1];
     ir::Node fused;
-    fused.name = g_.fresh_name("fused_attention_" + sm.name);
+    fused.name = g_.unique_name("fused_attention_" + sm.name);
     fused.op_type = ka::kOpType;
     fused.domain = ka::kDomain;
     fused.opset = 1;
@@ -322,12 +329,12 @@ class Fuser {
     ka::encode(p, fused);
     for (size_t i = 0; i < qs->size(); ++i) {
       const Shape& h = (*hs)[i];
-      if (h[1] != p.num_heads) return std::nullopt;
+      if (h[1] != p.num_heads) return fail(sm, "the head count differs between shape samples");
       try {
         const ka::Dims d = ka::dims(fused, p, (*qs)[i], (*ks)[i], (*vs)[i]);
-        if (d.B != h[0] || d.H != h[1] || d.Sq != h[2] || d.D != h[3] || d.Dv != (*vhs)[i][3]) return std::nullopt;
+        if (d.B != h[0] || d.H != h[1] || d.Sq != h[2] || d.D != h[3] || d.Dv != (*vhs)[i][3]) return fail(sm, "the operand shapes disagree with the op's shape rules");
       } catch (const Error&) {
-        return std::nullopt;
+        return fail(sm, "the operand shapes disagree with the op's shape rules");
       }
     }
     return std::make_pair(static_cast<size_t>(last - g_.nodes.data()), std::move(fused));
@@ -355,19 +362,25 @@ class Fuser {
     return true;
   }
 
-  // pv read by IsNaN(pv) and Where(IsNaN(pv), 0, pv): the Where's output.
+  // pv read by IsNaN(pv) (or IsNaN of a float Cast of pv: a Cast neither makes nor removes NaNs; autocast writes
+  // that) and Where(IsNaN(...), 0, pv): the Where's output.
   std::optional<std::string> guard(const std::string& pv, const std::vector<const ir::Node*>& r) const {
     const ir::Node *isnan = nullptr, *where = nullptr;
     for (const ir::Node* n : r) {
       if (!n->domain.empty()) return std::nullopt;
-      if (n->op_type == "IsNaN") isnan = n;
       if (n->op_type == "Where") where = n;
+      if (n->op_type == "IsNaN") isnan = n;
+      if (n->op_type == "Cast" && float3(dtype(n->outputs[0]))) {
+        const ir::Node* i = sole_reader(n->outputs[0]);
+        if (i && i->domain.empty() && i->op_type == "IsNaN") isnan = i;
+      }
     }
     if (!isnan || !where || where->inputs.size() != 3 || where->inputs[0] != isnan->outputs[0] ||
         where->inputs[2] != pv || sole_reader(isnan->outputs[0]) != where)
       return std::nullopt;
     const std::optional<double> zero = scalar(where->inputs[1]);
-    if (!zero || *zero != 0.0 || !same_shape(where->outputs[0], pv)) return std::nullopt;
+    if (!zero || *zero != 0.0 || !same_shape(where->outputs[0], pv) || dtype(where->outputs[0]) != dtype(pv))
+      return std::nullopt;
     return where->outputs[0];
   }
 

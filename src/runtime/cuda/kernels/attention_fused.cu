@@ -42,6 +42,7 @@ struct AttnArgs {
   int mask_kind;
   float mask_true, mask_false;
   float scale;
+  int score_round;  // 0: none, 1: to float16, 2: to bfloat16 (after the mask bias)
   int causal, nan_to_zero;
 };
 
@@ -57,11 +58,15 @@ __device__ __forceinline__ float mask_bias(const AttnArgs& a, int b, int h, int 
 }
 
 // The score of (query i, key j) from the raw dot product: scale, then the mask bias (a float add, as the graph's),
-// then causal; -inf past the key length.
+// rounded to score_dtype where the graph added the mask in a low type, then causal; -inf past the key length.
 __device__ __forceinline__ float score(const AttnArgs& a, float dot, int b, int h, int i, int j) {
   if (j >= a.Sk || (a.causal && j > i)) return -INFINITY;
   float s = dot * a.scale;
-  if (a.mask_kind != kMaskNone && i < a.Sq) s += mask_bias(a, b, h, i, j);
+  if (a.mask_kind != kMaskNone && i < a.Sq) {
+    s += mask_bias(a, b, h, i, j);
+    if (a.score_round == 1) s = __half2float(__float2half_rn(s));
+    else if (a.score_round == 2) s = __bfloat162float(__float2bfloat16_rn(s));
+  }
   return s;
 }
 
@@ -371,6 +376,7 @@ AttnArgs make_args(const ir::Node& n, const ka::Params& p, const ka::Dims& d, co
   }
   a.mask_true = p.mask_true, a.mask_false = p.mask_false;
   a.scale = p.scale;
+  a.score_round = p.score_dtype == DType::Float16 ? 1 : p.score_dtype == DType::BFloat16 ? 2 : 0;
   a.causal = p.causal, a.nan_to_zero = p.nan_to_zero;
   return a;
 }
