@@ -406,3 +406,35 @@ TEST(KilnAttentionOp, MalformedAttributesAndShapesAreRefused) {
 
 }  // namespace
 }  // namespace kiln::test_attn
+
+namespace kiln::test_attn {
+namespace {
+
+// constant_folding (c): Slice / Gather of a Shape whose selected dims are static fold even when the batch is not,
+// so the TorchScript exporter's scale (Shape -> Slice(-1) -> Cast -> Sqrt -> ...) becomes a constant; a dynamic dim
+// stays computed.
+TEST(ConstantFoldingShapeParts, StaticDimsOfADynamicShapeFold) {
+  GraphBuilder gb;
+  gb.input("x", DType::Float32, {2, 3, 8});
+  gb.g.types["x"].dims[0] = Dim{-1, "batch"};
+  const std::string sh = gb.node("Shape", {"x"});
+  const std::string last = gb.node("Slice", {sh, gb.constant("s0", i64_tensor({-1})), gb.constant("e0", i64_tensor({INT64_MAX}))});
+  const std::string mid = gb.node("Gather", {sh, gb.constant("i1", i64_tensor({1}))}, {{"axis", int64_t{0}}});
+  const std::string first = gb.node("Gather", {sh, gb.constant("i0", i64_tensor({0}))}, {{"axis", int64_t{0}}});
+  const std::string f = gb.node("Sqrt", {gb.node("Cast", {last}, {{"to", int64_t{1}}})});
+  gb.output(f);
+  gb.output(mid);
+  gb.output(first);
+  ir::Graph g = gb.typed();
+  ASSERT_TRUE(passes::fold_constants(g));
+  passes::eliminate_dead_code(g);
+  ASSERT_TRUE(g.initializers.count(f)) << "Sqrt(float(8)) is a constant";
+  EXPECT_FLOAT_EQ(g.initializers.at(f).as<float>()[0], std::sqrt(8.0f));
+  ASSERT_TRUE(g.initializers.count(mid));
+  EXPECT_EQ(g.initializers.at(mid).as<int64_t>()[0], 3);
+  EXPECT_FALSE(g.initializers.count(first)) << "the batch dim is not static";
+  EXPECT_EQ(test_fuse::count_op(g, "Shape"), 1u);
+}
+
+}  // namespace
+}  // namespace kiln::test_attn

@@ -24,10 +24,10 @@ namespace ka = ops::kattn;
 const std::string kModels = std::string(KILN_SOURCE_DIR) + "/tests/models/real_arch";
 const std::string kRefs = std::string(KILN_TEST_MODELS) + "/real_arch";
 
-Profile batch_profile(const Model& model) {
+Profile batch_profile(const Model& model, bool fixed = false) {
   Profile p;
   for (const auto& ti : model.inputs()) {
-    Shape mn{1}, opt{2}, mx{4};
+    Shape mn{fixed ? 2 : 1}, opt{2}, mx{fixed ? 2 : 4};
     for (size_t d = 1; d < ti.dims.size(); ++d)
       mn.push_back(ti.dims[d].value), opt.push_back(ti.dims[d].value), mx.push_back(ti.dims[d].value);
     p.add_input_shape(ti.name, mn, opt, mx);
@@ -35,13 +35,13 @@ Profile batch_profile(const Model& model) {
   return p;
 }
 
-Engine build(const Model& m, Target t, Precision p, bool fuse, int level = 3) {
+Engine build(const Model& m, Target t, Precision p, bool fuse, int level = 3, bool fixed_batch = false) {
   if (getenv("KILN_ATTN_DEBUG")) set_log_level(LogLevel::Debug);  // the pass says why a block stays unfused
   BuildConfig cfg;
   cfg.target = t;
   cfg.precision = p;
   cfg.optimization_level = level;
-  cfg.profiles.push_back(batch_profile(m));
+  cfg.profiles.push_back(batch_profile(m, fixed_batch));
   if (!fuse) {
     EXPECT_EQ(setenv("KILN_FUSE_ATTENTION", "0", 1), 0);
   }
@@ -145,8 +145,19 @@ TEST_P(AttentionRealArch, FusesEveryBlockAndMatchesOnnxRuntime) {
         break;
       }
     std::cout << "\n";
-    if (GetParam().arch != "swin") {
-      EXPECT_EQ(count_attention(g), blocks) << tag;
+    // Swin's shifted-window blocks add their mask through a Reshape of the scores and stay unfused (2 of 4 fuse).
+    // The TorchScript exports compute the scale from Shape at run time, which folds only with a static batch (the
+    // Reshapes before it hide the head size from the inferred types otherwise): their count is taken on a
+    // fixed-batch engine.
+    if (GetParam().arch == "swin") {
+      EXPECT_EQ(count_attention(g), blocks / 2) << tag;
+    } else {
+      if (GetParam().exporter == "dynamo") {
+        EXPECT_EQ(count_attention(g), blocks) << tag;
+      } else {
+        const Engine fixed = build(m, Target::Cuda, p, true, 3, true);
+        EXPECT_EQ(count_attention(fixed.impl()->graph), blocks) << tag << " (fixed batch)";
+      }
     }
     for (const char* c : {"b1", "b3"}) {
       const std::string dir = kRefs + "/" + tag + "/" + c;
