@@ -32,7 +32,9 @@ ir::Graph run_and_check(const ir::Graph& g, const TensorMap& feeds, Pass pass, b
   const TensorMap got = runtime::cpu::run_graph_reference(f, feeds);
   for (const auto& o : g.outputs) {
     EXPECT_TRUE(got.count(o)) << o;
-    if (got.count(o)) EXPECT_TRUE(bit_equal(got.at(o), want.at(o))) << "output " << o << " differs after fusion";
+    if (got.count(o)) {
+      EXPECT_TRUE(bit_equal(got.at(o), want.at(o))) << "output " << o << " differs after fusion";
+    }
     const ir::ValueType* t = f.type_of(o);
     EXPECT_TRUE(t && t->is_static() && t->static_shape() == want.at(o).shape() && t->dtype == want.at(o).dtype()) << o;
   }
@@ -325,7 +327,9 @@ Engine build_block(Target t, const char* env_off = nullptr) {
   cfg.target = t;
   cfg.precision = Precision::FP16;
   cfg.keep_io_types = false;
-  if (env_off) EXPECT_EQ(setenv(env_off, "0", 1), 0);
+  if (env_off) {
+    EXPECT_EQ(setenv(env_off, "0", 1), 0);
+  }
   EXPECT_EQ(setenv("KILN_CUDA_TACTIC_TIMING", "0", 1), 0);
   Engine e = build_engine(as_model(block_graph()), cfg);
   unsetenv("KILN_CUDA_TACTIC_TIMING");
@@ -363,7 +367,10 @@ TEST(FuseGemmEpilogueBuild, BertBlockFp16CudaEngine) {
   for (int64_t i = 0; i < x16.numel(); ++i)
     x16.mutable_as<uint16_t>()[i] = util::float_to_half(feeds.at("x").as<float>()[i]);
   feeds16["x"] = x16;
-  const Tensor got = runtime::cpu::run_graph_reference(e.impl()->graph, feeds16).at(g.outputs[0]);
+  const Tensor got16 = runtime::cpu::run_graph_reference(e.impl()->graph, feeds16).at(g.outputs[0]);
+  ASSERT_EQ(got16.dtype(), DType::Float16);
+  Tensor got(DType::Float32, got16.shape());
+  for (int64_t i = 0; i < got.numel(); ++i) got.mutable_as<float>()[i] = util::half_to_float(got16.as<uint16_t>()[i]);
   const Comparison cmp = compare(got, want, tolerance_for("fp16"));
   EXPECT_TRUE(cmp.passed) << cmp.reason << " rel L2 " << cmp.rel_l2;
 }
