@@ -120,8 +120,10 @@ TEST(CudaFusedGemm, AddLayerNormMatchesReference) {
           const std::vector<Tensor> got = test_cuda::run_cuda_node(g, feeds, "cuda");
           ASSERT_EQ(got.size(), with_sum ? 2u : 1u);
           expect_close(got[0], want[0], what + " Y");
-          if (with_sum) {
+          if (with_sum && dt != DType::BFloat16) {  // one rounding of the exact sum, here and in the reference
             EXPECT_TRUE(bit_equal(got[1], want[1])) << what << ": the sum is rounded as the Add rounds";
+          } else if (with_sum) {
+            expect_close(got[1], want[1], what + " Sum");
           }
         }
 }
