@@ -105,6 +105,8 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     ac.low = config.precision == Precision::FP16 ? DType::Float16 : DType::BFloat16;
     ac.keep_io_types = config.keep_io_types;
     ac.keep_fp32 = config.keep_fp32;
+    // CUDA: LayerNorm / Softmax read and write the low type (float math inside) unless KILN_LOW_PRECISION_NORMS=0.
+    ac.low_precision_norms = config.target == Target::Cuda && !env_is("KILN_LOW_PRECISION_NORMS", "0");
     stats.passes_run.push_back("autocast");
     if (passes::autocast(impl->graph, ac)) {
       stats.passes_changed.push_back("autocast");
@@ -118,28 +120,50 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
   }
 
-  // Attention fusion: on the strongly typed graph, before elementwise fusion takes its Casts / Adds apart.
-  // KILN_FUSE_ATTENTION=0 turns it off (docs/passes.md).
-  if (config.target == Target::Cuda && config.optimization_level >= 1 && !env_is("KILN_FUSE_ATTENTION", "0")) {
-    report(0.53, "fuse_attention");
+  // CUDA fusions run on the graph autocast made strongly typed: attention, then GEMM epilogues (MatMul + bias
+  // [+ Relu / Gelu]) and Add + LayerNorm, elementwise fusion last (autocast's Casts fuse too). KILN_FUSE_ATTENTION=0,
+  // KILN_FUSE_GEMM_EPILOGUE=0, KILN_FUSE_ADD_LAYERNORM=0 and KILN_FUSE_ELEMENTWISE=0 turn each off (docs/passes.md).
+  const bool cuda_fusion = config.target == Target::Cuda && config.optimization_level >= 1;
+  std::vector<passes::ValueShapes> samples;
+  if (cuda_fusion) {
+    ir::infer_types(impl->graph);
+    samples = builder::profile_value_shapes(impl->graph, impl->profiles);
+  }
+  // Attention fusion first: on the strongly typed graph, before the GEMM epilogues and elementwise fusion take its
+  // MatMuls / Adds apart. KILN_FUSE_ATTENTION=0 turns it off (docs/passes.md).
+  if (cuda_fusion && !env_is("KILN_FUSE_ATTENTION", "0")) {
+    report(0.52, "fuse_attention");
     stats.passes_run.push_back("fuse_attention");
     stats.passes_run.push_back("dead_code_elimination");
-    ir::infer_types(impl->graph);
-    if (passes::fuse_attention(impl->graph, builder::profile_value_shapes(impl->graph, impl->profiles))) {
+    if (passes::fuse_attention(impl->graph, samples)) {
       stats.passes_changed.push_back("fuse_attention");
       for (const auto& p : passes::run_pipeline(impl->graph, {{"dead_code_elimination", passes::eliminate_dead_code}}))
         stats.passes_changed.push_back(p);
+      samples = builder::profile_value_shapes(impl->graph, impl->profiles);
     }
   }
-
-  // Elementwise fusion runs last: on the graph autocast made strongly typed (its Casts fuse too).
-  // KILN_FUSE_ELEMENTWISE=0 turns it off (to compare fused and unfused engines; docs/passes.md).
-  if (config.target == Target::Cuda && config.optimization_level >= 1 && !env_is("KILN_FUSE_ELEMENTWISE", "0")) {
+  if (cuda_fusion && !env_is("KILN_FUSE_GEMM_EPILOGUE", "0")) {
+    report(0.53, "fuse_gemm_epilogue");
+    stats.passes_run.push_back("fuse_gemm_epilogue");
+    if (passes::fuse_gemm_epilogue(impl->graph)) {
+      stats.passes_changed.push_back("fuse_gemm_epilogue");
+      ir::infer_types(impl->graph);
+    }
+  }
+  if (cuda_fusion && !env_is("KILN_FUSE_ADD_LAYERNORM", "0")) {
+    report(0.54, "fuse_add_layernorm");
+    stats.passes_run.push_back("fuse_add_layernorm");
+    if (passes::fuse_add_layernorm(impl->graph, samples)) {
+      stats.passes_changed.push_back("fuse_add_layernorm");
+      ir::infer_types(impl->graph);
+    }
+  }
+  if (cuda_fusion && !env_is("KILN_FUSE_ELEMENTWISE", "0")) {
     report(0.55, "fuse_elementwise");
     stats.passes_run.push_back("fuse_elementwise");
     stats.passes_run.push_back("dead_code_elimination");
     ir::infer_types(impl->graph);
-    if (passes::fuse_elementwise(impl->graph, builder::profile_value_shapes(impl->graph, impl->profiles))) {
+    if (passes::fuse_elementwise(impl->graph, samples)) {
       stats.passes_changed.push_back("fuse_elementwise");
       for (const auto& p : passes::run_pipeline(impl->graph, {{"dead_code_elimination", passes::eliminate_dead_code}}))
         stats.passes_changed.push_back(p);

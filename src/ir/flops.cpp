@@ -139,6 +139,12 @@ bool is_gemm_like(const std::string& op) {
 
 int64_t node_flops(const Graph& g, const Node& n) {
   using namespace flops_detail;
+  if (n.domain == "kiln" && n.op_type == "FusedMatMul") {  // a MatMul with its bias / activation epilogue
+    auto a = n.inputs.empty() ? std::nullopt : shape_of(g, n.inputs[0]);
+    auto y = n.outputs.empty() ? std::nullopt : shape_of(g, n.outputs[0]);
+    if (!a || !y || a->empty()) return -1;
+    return 2 * shape_numel(*y) * a->back();
+  }
   if (n.domain != "" || n.op_type == "If" || n.op_type == "Loop") return -1;  // branches are not counted
   const std::string& op = n.op_type;
   if (free_ops().count(op)) return 0;

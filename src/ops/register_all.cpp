@@ -5,6 +5,7 @@
 #include "ops/common.h"
 #include "ops/fused_elementwise.h"
 #include "ops/kiln_attention.h"
+#include "ops/fused_ops.h"
 
 namespace kiln::ir {
 void register_all_ops() {
@@ -35,6 +36,7 @@ void register_all_ops() {
     ops::register_split_tile();
     ops::fused::register_fused_elementwise();  // kiln.FusedElementwise (fuse_elementwise pass)
     ops::kattn::register_kiln_attention();     // kiln.Attention (fuse_attention pass)
+    ops::fused_ops::register_fused_ops();  // kiln.FusedMatMul, kiln.AddLayerNormalization (CUDA fusion passes)
   });
 }
 }  // namespace kiln::ir

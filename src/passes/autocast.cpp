@@ -117,7 +117,7 @@ class Autocast {
         fp32 = true;
         matched.insert(k);
       }
-      fp32 = fp32 || has_subgraph(n) || (o_.keep_sensitive_ops && n.domain == "" && sensitive_ops().count(n.op_type));
+      fp32 = fp32 || has_subgraph(n) || (o_.keep_sensitive_ops && sensitive(n));
       if (!fp32 && n.domain == "" && promoting_ops().count(n.op_type))
         for (size_t i = 0; i < n.inputs.size(); ++i)
           fp32 = fp32 || fp32_computed_.count(n.inputs[i]) != 0;
@@ -148,6 +148,17 @@ class Autocast {
     for (int i = 1; used_.count(s); ++i) s = prefix + "_" + std::to_string(i);
     used_.insert(s);
     return s;
+  }
+
+  // A precision-sensitive op that must run in float32. With low_precision_norms, LayerNormalization / Softmax /
+  // LogSoftmax follow their input instead: float32 when X was computed in float32, else the low type (their CUDA
+  // kernels accumulate in float, so only the input and output roundings remain; docs/precision.md).
+  bool sensitive(const ir::Node& n) const {
+    if (n.domain != "" || !sensitive_ops().count(n.op_type)) return false;
+    if (!o_.low_precision_norms || n.inputs.empty()) return true;
+    const std::string& op = n.op_type;
+    if (op != "LayerNormalization" && op != "Softmax" && op != "LogSoftmax") return true;
+    return fp32_computed_.count(n.inputs[0]) != 0;
   }
 
   DType dtype_of(const std::string& v) const {

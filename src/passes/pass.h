@@ -32,6 +32,13 @@ bool fuse_elementwise(ir::Graph& g, const std::vector<ValueShapes>& samples);
 // shapes of Reshapes whose dims the types leave unknown. Run DCE after it.
 bool fuse_attention(ir::Graph& g);
 bool fuse_attention(ir::Graph& g, const std::vector<ValueShapes>& samples);
+// MatMul(A, B const) + Add(bias const on the last axis) [+ Relu | Gelu] -> kiln.FusedMatMul (fuse_gemm_epilogue.cpp;
+// CUDA engines, after autocast, before fuse_elementwise).
+bool fuse_gemm_epilogue(ir::Graph& g);
+// Add(A, B) -> LayerNormalization -> kiln.AddLayerNormalization (fuse_add_layernorm.cpp; CUDA engines, after autocast,
+// before fuse_elementwise). `samples` as for fuse_elementwise (A and B must have X's shape).
+bool fuse_add_layernorm(ir::Graph& g);
+bool fuse_add_layernorm(ir::Graph& g, const std::vector<ValueShapes>& samples);
 
 // Autocast (autocast.cpp): makes a float32 graph strongly typed in `low` (float16 or bfloat16).
 struct AutocastOptions {
@@ -42,6 +49,10 @@ struct AutocastOptions {
   std::vector<std::string> keep_fp32;
   // Keep the precision-sensitive ops (autocast_fp32_ops()) in float32. Only tests turn this off, to show why.
   bool keep_sensitive_ops = true;
+  // CUDA engines: LayerNormalization, Softmax and LogSoftmax take the low type for input and output when their
+  // input is not a value computed in float32 (their CUDA kernels read float16 / bfloat16, compute in float and round
+  // once), instead of running in float32 between two Casts. Off (the default) keeps them float32 (docs/precision.md).
+  bool low_precision_norms = false;
 };
 bool autocast(ir::Graph& g, const AutocastOptions& options);
 // The op types autocast keeps in float32 by default (normalizations, softmax, sum-like reductions, Exp/Log/Pow).

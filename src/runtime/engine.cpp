@@ -83,7 +83,7 @@ std::vector<NodeInfo> Engine::nodes() const {
     NodeInfo ni{n.name, n.op_type, "", n.tactic};
     if (!n.outputs.empty())
       if (const ir::ValueType* t = impl_->graph.type_of(n.outputs[0])) ni.dtype = dtype_name(t->dtype);
-    ni.gemm_like = n.domain.empty() && ir::is_gemm_like(n.op_type);
+    ni.gemm_like = (n.domain.empty() && ir::is_gemm_like(n.op_type)) || (n.domain == "kiln" && n.op_type == "FusedMatMul");
     if (have_shapes) ni.flops = ir::node_flops(sized, sized.nodes[i]);
     v.push_back(std::move(ni));
   }

@@ -33,7 +33,7 @@ Profile batch_profile(const Model& model) {
   return p;
 }
 
-// fuse = false builds with KILN_FUSE_ELEMENTWISE=0.
+// fuse = false builds with KILN_FUSE_ELEMENTWISE=0, KILN_FUSE_GEMM_EPILOGUE=0 and KILN_FUSE_ADD_LAYERNORM=0.
 Engine build(const Model& m, Target t, Precision p, bool fuse, BuildStats* stats = nullptr, int level = 3) {
   BuildConfig cfg;
   cfg.target = t;
@@ -41,15 +41,17 @@ Engine build(const Model& m, Target t, Precision p, bool fuse, BuildStats* stats
   cfg.optimization_level = level;
   cfg.profiles.push_back(batch_profile(m));
   cfg.stats = stats;
-  if (!fuse) {
-    EXPECT_EQ(setenv("KILN_FUSE_ELEMENTWISE", "0", 1), 0);
+  if (!fuse) {  // no CUDA fusion at all (the GEMM-epilogue and Add + LayerNorm passes too)
+    for (const char* v : {"KILN_FUSE_ELEMENTWISE", "KILN_FUSE_GEMM_EPILOGUE", "KILN_FUSE_ADD_LAYERNORM"})
+      EXPECT_EQ(setenv(v, "0", 1), 0);
   }
   // These tests are about the graph, not the kernels' speed: no tactic timing on a GPU host (it would time every
   // GEMM / conv candidate of 14 models x 3 precisions; CudaTacticTiming.* tests the timing).
   EXPECT_EQ(setenv("KILN_CUDA_TACTIC_TIMING", "0", 1), 0);
   Engine e = build_engine(m, cfg);
   unsetenv("KILN_CUDA_TACTIC_TIMING");
-  if (!fuse) unsetenv("KILN_FUSE_ELEMENTWISE");
+  if (!fuse)
+    for (const char* v : {"KILN_FUSE_ELEMENTWISE", "KILN_FUSE_GEMM_EPILOGUE", "KILN_FUSE_ADD_LAYERNORM"}) unsetenv(v);
   return e;
 }
 

@@ -33,7 +33,7 @@ cudaDataType_t lt_type(DType dt) {
   KILN_THROW(Unsupported, "cuBLASLt: dtype " << dtype_name(dt));
 }
 
-constexpr size_t kKeyLen = 26;
+constexpr size_t kKeyLen = 27;
 using LtKey = std::array<int64_t, kKeyLen>;
 struct LtKeyHash {
   size_t operator()(const LtKey& k) const {
@@ -214,10 +214,17 @@ bool lt_gemm(const KernelContext& ctx, const LtGemm& g, void* ws, size_t ws_size
   KILN_CUBLAS_CHECK(cublasLtMatmulDescInit(desc, compute, scale_t));
   set_attr(desc, CUBLASLT_MATMUL_DESC_TRANSA, op_a);
   set_attr(desc, CUBLASLT_MATMUL_DESC_TRANSB, op_b);
-  if (g.bias) {
-    set_attr(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
-    set_attr(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
-    set_attr(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, d_t);
+  if (g.bias || g.act != kLtActNone) {
+    // The epilogue is part of the descriptor, so the heuristic, AlgoCheck and the tactic probe all see it.
+    cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_BIAS;
+    if (g.act == kLtActRelu) ep = g.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU;
+    else if (g.act == kLtActGelu) ep = g.bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU;
+    else if (g.act != kLtActNone) return false;
+    set_attr(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, ep);
+    if (g.bias) {
+      set_attr(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
+      set_attr(desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, d_t);
+    }
   }
   // Stored (pre-op) shapes, column-major.
   KILN_CUBLAS_CHECK(cublasLtMatrixLayoutInit(la, ab_t, static_cast<uint64_t>(g.trans_b ? g.k : g.n),
@@ -243,7 +250,7 @@ bool lt_gemm(const KernelContext& ctx, const LtGemm& g, void* ws, size_t ws_size
                      g.trans_a, g.trans_b, g.m, g.n, g.k, g.batch, g.lda, g.ldb, g.c ? g.ldc : -1, g.ldd,
                      g.stride_a, g.stride_b, g.c ? g.stride_c : -1, g.stride_d, g.bias != nullptr,
                      al_a, al_b, al_c, al_d, static_cast<int64_t>(ws_cap), g.bias ? ptr_alignment(g.bias) : 0,
-                     variant_hash(g.algo)};
+                     variant_hash(g.algo), g.act};
   LtChoice choice;
   bool cached = false;
   {
@@ -332,6 +339,7 @@ bool lt_gemm(const KernelContext& ctx, const LtGemm& g, void* ws, size_t ws_size
 }
 
 void naive_gemm(const KernelContext& ctx, const LtGemm& g) {
+  if (g.act != kLtActNone) KILN_THROW(InvalidState, "naive_gemm: no activation epilogue (apply it after the GEMM)");
   if (g.m <= 0 || g.n <= 0 || g.batch <= 0) return;
   NaiveParams p{};
   p.m = g.m, p.n = g.n, p.k = g.k, p.batch = g.batch;
@@ -580,6 +588,7 @@ void register_gemm_kernels() {
   register_einsum_kernels();
   register_attention_kernels();
   register_fused_attention_kernels();
+  register_fused_matmul_kernels();
 }
 
 }  // namespace kiln::runtime::cuda

@@ -30,11 +30,16 @@ struct LtGemm {
   void* dptr = nullptr;
   int64_t ldd = 0, stride_d = 0;
   double alpha = 1.0, beta = 0.0;
-  const void* bias = nullptr;  // [n] of type d, added to every row (cuBLASLt BIAS epilogue); needs c == nullptr
+  const void* bias = nullptr;  // [n] of type d, added to every row (cuBLASLt BIAS epilogue)
+  // lt_gemm only: activation applied last (after C and bias), in the cuBLASLt epilogue: kLtActRelu (RELU / RELU_BIAS)
+  // or kLtActGelu (GELU / GELU_BIAS: cuBLASLt's GELU is the tanh approximation). naive_gemm refuses a non-zero act.
+  int act = 0;
   // lt_gemm only: the variant of a "cublaslt#<hex>" tactic, the hex of the cublasLtMatmulAlgo_t to run (empty: the
   // heuristic's first algorithm). One that cuBLASLt refuses for this call falls back to the heuristic (one warning).
   std::string_view algo;
 };
+
+inline constexpr int kLtActNone = 0, kLtActRelu = 1, kLtActGelu = 2;
 
 // Whether cuBLASLt takes these types (A/B -> C/D): F32->F32, F16->F16|F32, BF16->BF16|F32, F64->F64.
 bool lt_types_supported(DType ab, DType d);
@@ -53,6 +58,7 @@ size_t lt_workspace_bytes(int64_t out_elems);
 
 // The other ops of the family, registered by register_gemm_kernels().
 void register_einsum_kernels();
+void register_fused_matmul_kernels();  // kiln.FusedMatMul (gemm_epilogue.cu)
 void register_attention_kernels();
 void register_fused_attention_kernels();  // kiln.Attention (attention_fused.cu)
 

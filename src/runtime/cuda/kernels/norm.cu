@@ -261,10 +261,12 @@ __global__ void __launch_bounds__(512) norm_rows_kernel(const T* __restrict__ x,
 // y stream with evict-first hints). Leaner than norm_rows_kernel (no broadcast or re-read paths, 32-bit pack
 // indices): 64 registers for float32 / float16 / bfloat16 (was 94 / 98 / 124), so 16 rows of 4096 float16 (128 KB)
 // are in flight per SM instead of 9.
-template <typename T, int V, int NP>
+// ADD (kiln.AddLayerNormalization): the row is x + r, rounded to T as the Add did, and written to s when s is set.
+template <typename T, int V, int NP, bool ADD = false>
 __global__ void __launch_bounds__(512)
     ln_rows_kernel(const T* __restrict__ x, T* __restrict__ y, const T* __restrict__ scale,
-                   const T* __restrict__ bias, NormArgs na, int tpr) {
+                   const T* __restrict__ bias, NormArgs na, int tpr, const T* __restrict__ r = nullptr,
+                   T* __restrict__ s = nullptr) {
   using A = acc_t<T>;
   using P = Pack<T, V>;
   __shared__ A red[32];
@@ -284,18 +286,26 @@ __global__ void __launch_bounds__(512)
 #pragma unroll
     for (int j = 0; j < NP; ++j) {
       const int p = lane + j * tpr;
-      if (active && p < packs) buf[j] = ldcs_pack(xr + p);
+      if (active && p < packs) {
+        buf[j] = ldcs_pack(xr + p);
+        if constexpr (ADD) {
+          const P q = ldcs_pack(reinterpret_cast<const P*>(r) + (row * packs + p));
+#pragma unroll
+          for (int e = 0; e < V; ++e) buf[j].v[e] = acc_out<T>(acc_in(buf[j].v[e]) + acc_in(q.v[e]));
+          if (s) stcs_pack(reinterpret_cast<P*>(s) + (row * packs + p), buf[j]);
+        }
+      }
     }
-    A s = 0;
+    A sum = 0;
 #pragma unroll
     for (int j = 0; j < NP; ++j) {
       const int p = lane + j * tpr;
       if (active && p < packs) {
 #pragma unroll
-        for (int e = 0; e < V; ++e) s += acc_in(buf[j].v[e]);
+        for (int e = 0; e < V; ++e) sum += acc_in(buf[j].v[e]);
       }
     }
-    const A mean = na.rms ? A(0) : group_reduce(s, OpAdd{}, tpr, red) / static_cast<A>(na.len);
+    const A mean = na.rms ? A(0) : group_reduce(sum, OpAdd{}, tpr, red) / static_cast<A>(na.len);
     A ss = 0;
 #pragma unroll
     for (int j = 0; j < NP; ++j) {
@@ -367,11 +377,8 @@ const DTensor* optional_in(const KernelArgs& a, size_t i) {
 }
 void* optional_out(KernelArgs& a, size_t i) { return i < a.out.size() ? a.out[i].data : nullptr; }
 
-void run_layer_norm(const KernelContext& ctx, KernelArgs& a, bool rms) {
-  const ir::Node& n = a.node;
-  const DTensor& x = *a.in.at(0);
-  const DTensor& scale = *a.in.at(1);
-  const DTensor* bias = rms ? nullptr : optional_in(a, 2);
+// Rows, length, epsilon and the scale / bias mode of a LayerNormalization (or RMSNormalization) over x.
+NormArgs layer_norm_args(const ir::Node& n, const DTensor& x, const DTensor& scale, const DTensor* bias, bool rms) {
   if (scale.dtype != x.dtype || (bias && bias->dtype != x.dtype))
     KILN_THROW(Unsupported, n.label() << ": the CUDA kernel needs scale and bias of X's dtype " << dtype_name(x.dtype));
   const int64_t rank = x.rank();
@@ -380,9 +387,9 @@ void run_layer_norm(const KernelContext& ctx, KernelArgs& a, bool rms) {
   na.rows = 1;
   na.len = 1;
   for (int64_t d = 0; d < rank; ++d) (d < axis ? na.rows : na.len) *= x.shape[static_cast<size_t>(d)];
-  if (x.numel() == 0) return;
   na.eps = n.attr_float("epsilon", 1e-5f);
   na.rms = rms;
+  if (x.numel() == 0) return na;
   // Scale / B span exactly the normalized dims (the usual case) or broadcast some other way.
   auto spans_row = [&](const DTensor& p) {
     if (p.numel() != na.len || p.rank() > rank) return false;
@@ -396,6 +403,16 @@ void run_layer_norm(const KernelContext& ctx, KernelArgs& a, bool rms) {
     na.sb = make_broadcast(scale.shape, x.shape);
     na.bb = bias ? make_broadcast(bias->shape, x.shape) : na.sb;
   }
+  return na;
+}
+
+void run_layer_norm(const KernelContext& ctx, KernelArgs& a, bool rms) {
+  const ir::Node& n = a.node;
+  const DTensor& x = *a.in.at(0);
+  const DTensor& scale = *a.in.at(1);
+  const DTensor* bias = rms ? nullptr : optional_in(a, 2);
+  NormArgs na = layer_norm_args(n, x, scale, bias, rms);
+  if (x.numel() == 0) return;
   if (!rms) {
     na.mean = optional_out(a, 1);
     na.inv = optional_out(a, 2);
@@ -434,6 +451,64 @@ void run_group_norm(const KernelContext& ctx, KernelArgs& a, bool instance) {
   launch_norm_rows(ctx, n, x, a.out.at(0), scale, &bias, na);
 }
 
+// ---- kiln.AddLayerNormalization ------------------------------------------------------------------------------------
+template <typename T>
+__global__ void add_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ s, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    s[i] = acc_out<T>(acc_in(a[i]) + acc_in(b[i]));
+}
+
+// Sum = A + B, Y = LayerNorm(Sum): one ln_rows_kernel that adds while loading (rows that fit its registers, 16-byte
+// aligned, scale / bias spanning the row), else an add kernel into Sum (or the workspace) and the LayerNorm kernels.
+void run_add_layer_norm(const KernelContext& ctx, KernelArgs& a) {
+  const ir::Node& n = a.node;
+  const DTensor& x = *a.in.at(0);
+  const DTensor& r = *a.in.at(1);
+  const DTensor& scale = *a.in.at(2);
+  const DTensor* bias = optional_in(a, 3);
+  if (r.shape != x.shape || r.dtype != x.dtype)
+    KILN_THROW(InvalidModel, n.label() << ": A " << shape_str(x.shape) << " and B " << shape_str(r.shape)
+                                       << " must have one shape and dtype");
+  const NormArgs na = layer_norm_args(n, x, scale, bias, false);
+  if (x.numel() == 0) return;
+  void* sum = optional_out(a, 1);
+  DTensor& y = a.out.at(0);
+  dispatch_list(FloatDTypes{}, x.dtype, n, [&](auto t) {
+    using T = decltype(t);
+    constexpr int V = vec_of<T>();
+    const int64_t lp = na.len / V;
+    const bool fast = V > 1 && na.mode == kParamRow && na.len % V == 0 && lp <= int64_t(kMaxPacks) * 512 &&
+                      aligned16(x.data) && aligned16(r.data) && aligned16(y.data) && (!sum || aligned16(sum)) &&
+                      aligned16(scale.data) && (!bias || aligned16(bias->data));
+    if (fast) {
+      const RowShape rs = row_shape(na.rows, lp, kMaxPacks, 512);
+      ln_rows_kernel<T, V, kMaxPacks, true><<<static_cast<unsigned>(rs.grid), rs.block, 0, ctx.stream>>>(
+          x.as<T>(), y.as<T>(), scale.as<T>(), bias ? bias->as<T>() : nullptr, na, rs.tpr, r.as<T>(),
+          static_cast<T*>(sum));
+      KILN_CUDA_LAUNCH_CHECK("add_ln_rows");
+      return;
+    }
+    DTensor s{x.dtype, x.shape, sum};
+    if (!s.data) {
+      if (!ctx.workspace || ctx.workspace_size < x.nbytes())
+        KILN_THROW(InvalidState, n.label() << ": needs " << x.nbytes() << " workspace bytes for the sum, has "
+                                           << ctx.workspace_size);
+      s.data = ctx.workspace;
+    }
+    add_kernel<T><<<grid_for(x.numel()), kBlock, 0, ctx.stream>>>(x.as<T>(), r.as<T>(), s.as<T>(), x.numel());
+    KILN_CUDA_LAUNCH_CHECK("add_ln add");
+    launch_norm_rows(ctx, n, s, y, scale, bias, na);
+  });
+}
+
+size_t add_layer_norm_workspace(const ir::Node& n, const std::vector<ir::ValueType>& in,
+                                const std::vector<ir::ValueType>& out) {
+  if (n.outputs.size() > 1 && !n.outputs[1].empty()) return 0;  // the sum has its own buffer
+  if (out.empty() || !out[0].is_static()) return 0;
+  (void)in;
+  return static_cast<size_t>(shape_numel(out[0].static_shape())) * dtype_size(out[0].dtype);
+}
+
 bool float_x(const std::vector<ir::ValueType>& in, size_t n_same) {
   if (in.empty() || !FloatDTypes::has(in[0].dtype)) return false;
   if (in[0].has_rank && in[0].dims.size() > static_cast<size_t>(kMaxDims)) return false;
@@ -463,6 +538,16 @@ void register_norm_kernels() {
   // RMSNormalization's Y has scale's dtype: the kernel takes scale of X's dtype only.
   reg("RMSNormalization", [](const ir::Node&, const std::vector<ir::ValueType>& in) { return float_x(in, 2); },
       [](const KernelContext& ctx, KernelArgs& a) { run_layer_norm(ctx, a, true); });
+  {
+    CudaTactic t;
+    t.name = "cuda";
+    t.supports = [](const ir::Node&, const std::vector<ir::ValueType>& in) {
+      return float_x(in, 4) && in.size() > 1 && in[1].dtype == in[0].dtype;
+    };
+    t.run = run_add_layer_norm;
+    t.workspace = add_layer_norm_workspace;
+    register_cuda_tactic("kiln", "AddLayerNormalization", std::move(t));
+  }
   reg("GroupNormalization", [](const ir::Node&, const std::vector<ir::ValueType>& in) { return float_x(in, 3); },
       [](const KernelContext& ctx, KernelArgs& a) { run_group_norm(ctx, a, false); });
   reg("InstanceNormalization", [](const ir::Node&, const std::vector<ir::ValueType>& in) { return float_x(in, 3); },
