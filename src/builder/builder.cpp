@@ -118,6 +118,17 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
   }
 
+  // Channels-last convolution regions (float16 / bfloat16 2-D convs) with conv epilogues folded, before elementwise
+  // fusion (which then fuses what is left between the convs in NHWC). KILN_LAYOUT_NHWC=0 turns it off (docs/passes.md).
+  if (config.target == Target::Cuda && config.optimization_level >= 1 && !env_is("KILN_LAYOUT_NHWC", "0")) {
+    report(0.52, "layout_nhwc");
+    stats.passes_run.push_back("layout_nhwc");
+    stats.passes_run.push_back("dead_code_elimination");
+    for (const auto& p : passes::run_pipeline(impl->graph, {{"layout_nhwc", passes::layout_nhwc},
+                                                            {"dead_code_elimination", passes::eliminate_dead_code}}))
+      stats.passes_changed.push_back(p);
+  }
+
   // Elementwise fusion runs last: on the graph autocast made strongly typed (its Casts fuse too).
   // KILN_FUSE_ELEMENTWISE=0 turns it off (to compare fused and unfused engines; docs/passes.md).
   if (config.target == Target::Cuda && config.optimization_level >= 1 && !env_is("KILN_FUSE_ELEMENTWISE", "0")) {

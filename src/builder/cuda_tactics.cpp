@@ -16,6 +16,7 @@ namespace kiln::builder {
 namespace cuda_tactics_impl {
 
 bool timed_op(const ir::Node& n) {
+  if (n.domain == "kiln") return n.op_type == "Conv";  // kiln.Conv (layout_nhwc pass)
   return n.domain.empty() &&
          (n.op_type == "MatMul" || n.op_type == "Gemm" || n.op_type == "Conv" || n.op_type == "ConvTranspose");
 }

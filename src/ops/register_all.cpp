@@ -4,6 +4,7 @@
 #include "ir/op_registry.h"
 #include "ops/common.h"
 #include "ops/fused_elementwise.h"
+#include "ops/nhwc.h"
 
 namespace kiln::ir {
 void register_all_ops() {
@@ -33,6 +34,7 @@ void register_all_ops() {
     ops::register_layer_norm();
     ops::register_split_tile();
     ops::fused::register_fused_elementwise();  // kiln.FusedElementwise (fuse_elementwise pass)
+    ops::nhwc::register_nhwc_ops();  // kiln.Conv, kiln.Pool (layout_nhwc pass)
   });
 }
 }  // namespace kiln::ir
