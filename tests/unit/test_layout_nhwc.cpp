@@ -54,7 +54,8 @@ ir::Graph relayout_and_check(const ir::Graph& g, const TensorMap& feeds, bool ch
   for (const auto& o : g.outputs) {
     SCOPED_TRACE("output " + o);
     EXPECT_EQ(f.type_of(o)->str(), g.type_of(o)->str()) << "graph outputs keep their NCHW types";
-    ASSERT_TRUE(got.count(o));
+    EXPECT_TRUE(got.count(o));
+    if (!got.count(o)) continue;
     const Tensor& w = want.at(o);
     if (exact.count(o)) {
       EXPECT_TRUE(bit_equal(got.at(o), w));
@@ -260,7 +261,9 @@ Engine build(const Model& m, Target t, Precision p, bool layout, BuildStats* sta
   cfg.precision = p;
   cfg.profiles.push_back(batch_profile(m));
   cfg.stats = stats;
-  if (!layout) EXPECT_EQ(setenv("KILN_LAYOUT_NHWC", "0", 1), 0);
+  if (!layout) {
+    EXPECT_EQ(setenv("KILN_LAYOUT_NHWC", "0", 1), 0);
+  }
   EXPECT_EQ(setenv("KILN_CUDA_TACTIC_TIMING", "0", 1), 0);  // the graph, not the kernels' speed
   Engine e = build_engine(m, cfg);
   unsetenv("KILN_CUDA_TACTIC_TIMING");
