@@ -16,12 +16,16 @@
 // [1, 2]); one Transpose NCHW -> NHWC per outside value a region node reads; one Transpose NHWC -> NCHW (a Reshape
 // when both spatial dims are 1) per region value read outside the region or being a graph output, which keeps its
 // name. Then conv epilogues fold into kiln.Conv: Conv -> Relu, Conv -> Add(other region value of the same shape)
-// [-> Relu], when the Conv's (and the Add's) output has no other reader and is no graph output.
+// [-> Relu], when the Conv's (and the Add's) output has no other reader and is no graph output. A group-1 conv with
+// fewer than 8 input channels (an image stem) reads its input zero-padded to 8 channels (a Pad node) with zero
+// weights for the extra channels, which cuDNN's NHWC tensor-core kernels need (KILN_NHWC_PAD_CHANNELS=0: not).
 // Valid because every rewritten op computes the same values in a permuted order (the elementwise ops and reductions
 // do not depend on the layout once constants are re-laid and axes renumbered), the transposes restore NCHW wherever
 // a value is seen outside, and the folded epilogue is evaluated in the same order (conv, + bias, + residual, ReLU;
 // the reference kernel rounds after each as the unfused ops did). Returns whether it changed the graph.
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -82,7 +86,8 @@ class Layout {
     const size_t folded = fold_epilogues();
     g_.topo_sort();
     KILN_DEBUG("layout_nhwc: " << region_.size() << " nodes channels-last, " << entries_ << " entry and " << exits_
-                               << " exit transposes, " << folded << " epilogues folded into kiln.Conv");
+                               << " exit transposes, " << folded << " epilogues folded into kiln.Conv, "
+                               << padded_convs_ << " convs with channels padded to " << kPadTo);
     return true;
   }
 
@@ -93,6 +98,8 @@ class Layout {
   std::set<std::string> region_values_;      // original names of values region nodes produce in NHWC
   std::map<std::string, std::string> nhwc_;  // original value -> its NHWC name
   std::map<std::string, std::string> relaid_;  // initializer -> its re-laid copy
+  std::map<std::string, std::string> padded_;  // NHWC value -> its channel-padded copy
+  size_t padded_convs_ = 0;
   size_t entries_ = 0, exits_ = 0;
 
   const ir::ValueType* type(const std::string& v) const { return g_.type_of(v); }
@@ -253,6 +260,44 @@ class Layout {
     return relaid_[key] = name;
   }
 
+  // Channel padding of a narrow group-1 conv input (an image's 3 channels): cuDNN's NHWC tensor-core kernels want
+  // 16-byte channel vectors, so the input gets zero channels up to 8 (one Pad node per value) and the weights zero
+  // input channels; the zeros add nothing. KILN_NHWC_PAD_CHANNELS=0 turns it off. 0 when no padding applies.
+  static int64_t padded_channels(const ir::Node& n, const Tensor& w) {
+    const char* e = std::getenv("KILN_NHWC_PAD_CHANNELS");
+    if (e && std::string(e) == "0") return 0;
+    const int64_t c = w.shape()[1];
+    return n.attr_int("group", 1) == 1 && c < kPadTo ? kPadTo : 0;
+  }
+  static constexpr int64_t kPadTo = 8;
+  std::string pad_channels(const std::string& v_nhwc, int64_t c, std::vector<ir::Node>& out) {
+    auto it = padded_.find(v_nhwc);
+    if (it != padded_.end()) return it->second;
+    ir::Node p;
+    p.name = fresh(v_nhwc + "_pad_channels");
+    p.op_type = "Pad", p.opset = 13;
+    const std::string pads = fresh(v_nhwc + "_channel_pads");
+    g_.initializers[pads] = Tensor::from_vector<int64_t>(DType::Int64, {8}, {0, 0, 0, 0, 0, 0, 0, kPadTo - c});
+    p.inputs = {v_nhwc, pads};
+    p.outputs = {fresh(v_nhwc + "_pad" + std::to_string(kPadTo))};
+    out.push_back(p);
+    return padded_[v_nhwc] = p.outputs[0];
+  }
+  // KRSC weights with zero input channels up to `to`.
+  std::string padded_weights(const std::string& krsc, int64_t to) {
+    const Tensor& w = g_.initializers.at(krsc);
+    const Shape& s = w.shape();
+    const std::string name = fresh(krsc + "_pad" + std::to_string(to));
+    Tensor p(w.dtype(), {s[0], s[1], s[2], to});
+    std::fill_n(static_cast<char*>(p.mutable_data()), p.nbytes(), 0);
+    const size_t es = dtype_size(w.dtype());
+    for (int64_t r = 0; r < s[0] * s[1] * s[2]; ++r)
+      std::memcpy(static_cast<char*>(p.mutable_data()) + static_cast<size_t>(r * to) * es,
+                  static_cast<const char*>(w.data()) + static_cast<size_t>(r * s[3]) * es, static_cast<size_t>(s[3]) * es);
+    g_.initializers[name] = p;
+    return name;
+  }
+
   std::string zero_bias(DType dt, int64_t m) {
     const std::string name = fresh("nhwc_zero_bias");
     Tensor b(dt, {m});
@@ -267,8 +312,14 @@ class Layout {
     if (n.op_type == "Conv" && n.domain.empty()) {
       r.domain = nhwc::kDomain, r.op_type = nhwc::kConv, r.opset = 1;
       r.attrs["layout"] = std::string(nhwc::kLayout);
+      const Tensor& w = *init(n.inputs[1]);
       r.inputs = {activation_in(n.inputs[0], out), krsc_weights(n.inputs[1]),
-                  n.has_input(2) ? n.inputs[2] : zero_bias(init(n.inputs[1])->dtype(), init(n.inputs[1])->shape()[0])};
+                  n.has_input(2) ? n.inputs[2] : zero_bias(w.dtype(), w.shape()[0])};
+      if (const int64_t to = padded_channels(n, w)) {
+        r.inputs[0] = pad_channels(r.inputs[0], w.shape()[1], out);
+        r.inputs[1] = padded_weights(r.inputs[1], to);
+        ++padded_convs_;
+      }
     } else if (n.domain.empty() && (n.op_type == "MaxPool" || n.op_type == "AveragePool")) {
       r.domain = nhwc::kDomain, r.op_type = nhwc::kPool, r.opset = 1;
       r.attrs["layout"] = std::string(nhwc::kLayout);

@@ -112,6 +112,7 @@ TEST(LayoutNhwc, ResidualBlockTransposesOnlyAtTheBoundaries) {
     // One entry (x), one exit transpose (relu1 is a graph output), the head leaves through a Reshape (1 x 1).
     EXPECT_EQ(count_onnx(f, "Transpose"), 2u);
     EXPECT_EQ(count_onnx(f, "Reshape"), 1u);
+    EXPECT_EQ(count_onnx(f, "Pad"), 1u) << "the 3-channel stem reads its input padded to 8 channels";
     const ir::Node* exit1 = producer(f, k.relu1);
     ASSERT_TRUE(exit1);
     EXPECT_EQ(exit1->op_type, "Transpose");
@@ -209,6 +210,7 @@ TEST(LayoutNhwc, ConvGeometriesMatchTheOriginalExactly) {
       const TensorMap feeds = {{"x", random_tensor(dt, c.x, seed++, -1, 1)}, {"z", random_tensor(dt, ys, seed++)}};
       const ir::Graph f = relayout_and_check(b.typed(), feeds, true, {b.g.outputs[0]});
       ASSERT_EQ(count_kiln(f, "Conv"), 1u);
+      EXPECT_EQ(count_onnx(f, "Pad"), c.x[1] < 8 && !c.attrs.count("group") ? 1u : 0u) << "channel padding";
       for (const auto& n : f.nodes)
         if (ops::nhwc::is_conv(n)) {
           EXPECT_TRUE(n.has_input(3)) << "Add(z, conv) folds with the conv as either operand";
@@ -283,6 +285,7 @@ TEST(LayoutNhwcBuild, CudaLowPrecisionEnginesOnlyAndTheSwitchTurnsItOff) {
   EXPECT_EQ(count_kiln(g, "Pool"), 1u);
   EXPECT_EQ(count_onnx(g, "Transpose"), 1u) << "one entry; the pooled head leaves through a Reshape";
   EXPECT_EQ(count_onnx(g, "Relu") + count_onnx(g, "Add"), 0u) << "every Relu and residual Add folded";
+  EXPECT_EQ(count_onnx(g, "Pad"), 1u) << "the stem's 3 channels padded to 8";
   for (const auto& n : g.nodes)
     if (ops::nhwc::is_conv(n)) {
       EXPECT_EQ(n.tactic, "cudnn") << n.name << ": the heuristic's choice without timing";
@@ -291,6 +294,15 @@ TEST(LayoutNhwcBuild, CudaLowPrecisionEnginesOnlyAndTheSwitchTurnsItOff) {
     EXPECT_EQ(count_kiln(e->impl()->graph, "Conv"), 0u);
     EXPECT_EQ(count_onnx(e->impl()->graph, "Transpose"), 0u);
   }
+}
+
+TEST(LayoutNhwcBuild, ChannelPaddingSwitch) {
+  const Model m = Model::load(kModels + "/resnet18_torchscript.onnx");
+  ASSERT_EQ(setenv("KILN_NHWC_PAD_CHANNELS", "0", 1), 0);
+  const Engine e = build(m, Target::Cuda, Precision::FP16, true);
+  unsetenv("KILN_NHWC_PAD_CHANNELS");
+  EXPECT_EQ(count_onnx(e.impl()->graph, "Pad"), 0u);
+  EXPECT_EQ(count_kiln(e.impl()->graph, "Conv"), 20u);
 }
 
 TEST(LayoutNhwcBuild, PlanWithKilnConvRoundTrips) {
