@@ -8,7 +8,7 @@
 //     each input is a rank-4 value whose dims are the output's or 1 (a region value, or an outside value that gets
 //     an entry transpose; a squeeze-excite scale [N, C, 1, 1] qualifies), a one-element initializer or a per-channel
 //     initializer ([C, 1, 1] or [1, C, 1, 1]),
-//   - MaxPool (one output) / AveragePool of rank 4,
+//   - MaxPool (one output) / AveragePool of rank 4, Concat of rank-4 values (the axis renumbered),
 //   - GlobalAveragePool / GlobalMaxPool, or ReduceMean / ReduceMax / ReduceMin / ReduceSum over exactly the two
 //     spatial axes (axes an attribute or an initializer).
 // Rewrites: region nodes to their channels-last forms (kiln.Conv with KRSC weights re-laid at build time, kiln.Pool,
@@ -169,6 +169,19 @@ class Layout {
     return reads_region;
   }
 
+  // Concat of rank-4 values, at least one from the region (any axis: renumbered).
+  bool concat_ok(const ir::Node& n) const {
+    if (!n.domain.empty() || n.op_type != "Concat" || n.outputs.size() != 1 || n.inputs.empty()) return false;
+    bool reads_region = false;
+    for (const auto& in : n.inputs) {
+      const ir::ValueType* t = type(in);
+      if (in.empty() || init(in) || !t || !t->has_rank || t->dims.size() != 4) return false;
+      reads_region |= is_region_value(in);
+    }
+    const int64_t axis = n.attr_int("axis", 1);
+    return reads_region && axis >= -4 && axis < 4;
+  }
+
   bool pool_ok(const ir::Node& n) const {
     if (!n.domain.empty() || (n.op_type != "MaxPool" && n.op_type != "AveragePool")) return false;
     if (n.inputs.size() != 1 || !is_region_value(n.inputs[0])) return false;
@@ -203,7 +216,7 @@ class Layout {
   void find_region() {
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const ir::Node& n = g_.nodes[i];
-      bool in = conv_ok(n) || elementwise_ok(n) || pool_ok(n);
+      bool in = conv_ok(n) || elementwise_ok(n) || pool_ok(n) || concat_ok(n);
       bool keeps_layout = in;
       if (!in && reduce_ok(n)) {
         in = true;  // keepdims = 0 gives [N, C] in either layout: a plain value
@@ -340,6 +353,11 @@ class Layout {
       } else {
         r.attrs["axes"] = std::vector<int64_t>{1, 2};
       }
+    } else if (n.domain.empty() && n.op_type == "Concat") {
+      static constexpr int64_t kNhwcAxis[4] = {0, 3, 1, 2};  // NCHW axis -> NHWC axis
+      const int64_t axis = n.attr_int("axis", 1);
+      r.attrs["axis"] = kNhwcAxis[axis < 0 ? axis + 4 : axis];
+      for (auto& in : r.inputs) in = activation_in(in, out);
     } else {  // elementwise
       for (auto& in : r.inputs) {
         if (in.empty()) continue;

@@ -109,6 +109,29 @@ TEST(CudaNhwc, BottleneckWithProjectionShortcut) {
   }
 }
 
+// Pools between convs over window geometries: ceil_mode, dilations (MaxPool), count_include_pad, asymmetric pads.
+TEST(CudaNhwc, PoolGeometries) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const std::vector<std::pair<std::string, std::map<std::string, Attr>>> pools = {
+      {"MaxPool", {{"kernel_shape", ints({3, 3})}, {"strides", ints({2, 2})}, {"ceil_mode", int64_t(1)}}},
+      {"MaxPool", {{"kernel_shape", ints({2, 3})}, {"dilations", ints({2, 1})}, {"pads", ints({1, 0, 0, 2})}}},
+      {"AveragePool", {{"kernel_shape", ints({3, 3})}, {"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})},
+                       {"count_include_pad", int64_t(1)}}},
+      {"AveragePool", {{"kernel_shape", ints({3, 2})}, {"pads", ints({0, 1, 2, 0})}, {"ceil_mode", int64_t(1)},
+                       {"strides", ints({2, 3})}}},
+  };
+  uint32_t seed = 300;
+  for (DType dt : {DType::Float16, DType::BFloat16})
+    for (const auto& [op, attrs] : pools) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + op);
+      GraphBuilder b;
+      const std::string x = b.input("x", dt, {2, 16, 11, 10});
+      const std::string c = b.node("Conv", {x, b.constant("w", weights(dt, {16, 16, 1, 1}, seed++))});
+      b.output(b.node(op, {c}, attrs, 19));
+      check_on_device(b.typed(), {{"x", random_tensor(dt, {2, 16, 11, 10}, seed++, -1, 1)}}, 1);
+    }
+}
+
 // kiln.Conv written directly with pads cuDNN cannot take (the pass never writes these): the cuDNN tactics fall back
 // to the direct kernel.
 TEST(CudaNhwc, AsymmetricPadsFallBackToTheDirectKernel) {

@@ -241,6 +241,27 @@ TEST(LayoutNhwc, SqueezeExciteScaleAndPoolHeadsStayInside) {
   EXPECT_EQ(count_onnx(f, "Reshape"), 0u);
 }
 
+TEST(LayoutNhwc, ConcatStaysInsideWithItsAxisRenumbered) {
+  // Inception / DenseNet style: two conv branches concatenated on channels, then a conv; a second Concat on H
+  // takes an outside value too (entry transpose).
+  const DType dt = DType::Float16;
+  GraphBuilder b;
+  const std::string x = b.input("x", dt, {2, 8, 6, 6});
+  const std::string y = b.input("y", dt, {2, 16, 3, 6});
+  const std::string a = b.node("Relu", {b.node("Conv", {x, b.constant("wa", weights(dt, {8, 8, 1, 1}, 1))})});
+  const std::string c = b.node("Conv", {x, b.constant("wb", weights(dt, {8, 8, 3, 3}, 2))}, {{"pads", ints({1, 1, 1, 1})}});
+  const std::string cat = b.node("Concat", {a, c}, {{"axis", int64_t(1)}}, 13);
+  const std::string d = b.node("Conv", {cat, b.constant("wc", weights(dt, {16, 16, 1, 1}, 3))});
+  b.output(b.node("Concat", {d, y}, {{"axis", int64_t(-2)}}, 13));
+  const TensorMap feeds = {{"x", random_tensor(dt, {2, 8, 6, 6}, 4, -1, 1)}, {"y", random_tensor(dt, {2, 16, 3, 6}, 5)}};
+  const ir::Graph f = relayout_and_check(b.typed(), feeds, true, {b.g.outputs[0]});
+  std::vector<int64_t> axes;
+  for (const auto& n : f.nodes)
+    if (n.op_type == "Concat") axes.push_back(n.attr_int("axis", 0));
+  EXPECT_EQ(axes, (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(count_onnx(f, "Transpose"), 3u) << "entries x and y, one exit";
+}
+
 // ---- in the builder -----------------------------------------------------------------------------------------------
 #if KILN_WITH_CUDA
 const std::string kModels = std::string(KILN_SOURCE_DIR) + "/tests/models/real_arch";
