@@ -333,8 +333,8 @@ TEST(CudaTacticTiming, ColdBuildTimesAndRecordsWinnersAWarmCacheTimesNothing) {
     EXPECT_NE(sig.find(" | cuda tf32"), std::string::npos) << sig;
     EXPECT_GE(en["candidates"].get<int>(), 2) << sig;
     const std::string base(runtime::cuda::tactic_base(tactic));
-    EXPECT_TRUE(base == "cudnn" || base == "cudnn_nhwc" || base == "cudnn_epilogue" || base == "cuda" ||
-                base == "cublaslt")
+    EXPECT_TRUE(base == "cudnn" || base == "cudnn_nhwc" || base == "cudnn_epilogue" || base == "cudnn_graph" ||
+                base == "cuda" || base == "cublaslt")
         << tactic;
     chosen.insert(tactic);
   }

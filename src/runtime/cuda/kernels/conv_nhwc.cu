@@ -5,9 +5,12 @@
 //                    and ReLU in the convolution's epilogue. cuDNN runs the identity activation only with
 //                    IMPLICIT_PRECOMP_GEMM; other algorithms without ReLU (and nodes without bias) take the next path.
 //   "cudnn_epilogue" cudnnConvolutionForward, then one kiln kernel adding bias and residual and applying ReLU.
+//   "cudnn_graph"    cuDNN's graph API: conv -> + bias [-> + z] [-> ReLU] as one operation graph, its intermediates
+//                    virtual, run by the heuristic's first engine that finalizes (conv_graph.cu); cuDNN's runtime-
+//                    fusion engines compile one kernel for the whole epilogue.
 //   "cuda"           kiln's direct NHWC kernel (any geometry, asymmetric pads; also the fallback when cuDNN has no
 //                    algorithm or the pads are not symmetric).
-//   Both cuDNN tactics take algorithm variants ("cudnn#algo=...,math=...") that the builder times.
+//   "cudnn" and "cudnn_epilogue" take algorithm variants ("cudnn#algo=...,math=...") that the builder times.
 // kiln.Pool  MaxPool / AveragePool over NHWC: one thread per output element, channels innermost (a warp reads
 //   contiguous channels of one window position); the window rules of the NCHW kernels (pool.cu).
 #include <cmath>
@@ -22,6 +25,7 @@
 #include "ops/spatial.h"
 #include "runtime/cuda/kernels/common.cuh"
 #include "runtime/cuda/kernels/conv_dnn.h"
+#include "runtime/cuda/kernels/conv_graph.h"
 #include "runtime/cuda/kernels/families.h"
 #include "runtime/cuda/kernels/rowwise.cuh"
 #include "util/log.h"
@@ -230,6 +234,33 @@ void run_kconv(const KernelContext& ctx, KernelArgs& args, bool use_dnn, bool fu
   if (!fuse) launch_kconv_epilogue(ctx, k, Y);
 }
 
+// The cuDNN graph API form (conv_graph.h). Where it cannot run: while the builder lists candidates (a VariantProbe
+// is active) the tactic fails, so that timing never credits it with another path's time; at run time (a plan made
+// on another GPU or cuDNN) the fused legacy call runs instead, with one warning.
+void run_kconv_graph(const KernelContext& ctx, KernelArgs& args) {
+  const ir::Node& n = args.node;
+  const KConv k = kconv_io(args);
+  DTensor& Y = args.out[0];
+  if (Y.numel() == 0) return;
+  std::string why = "needs float16 / bfloat16, a bias and symmetric pads";
+  if ((Y.dtype == DType::Float16 || Y.dtype == DType::BFloat16) && k.B && conv_symmetric_ok(k.G) &&
+      k.X->numel() > 0) {
+    ConvGraphArgs g;
+    g.dt = Y.dtype, g.G = k.G, g.x = k.X->data, g.w = k.W->data, g.b = k.B->data;
+    g.z = k.Z ? k.Z->data : nullptr, g.y = Y.data, g.relu = k.relu;
+    if (run_conv_graph(ctx, g, &why)) {
+      if (VariantProbe* probe = VariantProbe::active()) probe->record({});
+      return;
+    }
+  }
+  if (VariantProbe::active()) KILN_THROW(Unsupported, n.label() << ": cuDNN graph API: " << why);
+  static std::once_flag warned;
+  std::call_once(warned, [&] {
+    KILN_WARN(n.label() << ": cuDNN graph API: " << why << "; running cudnnConvolutionBiasActivationForward instead");
+  });
+  run_kconv(ctx, args, true, true, nullptr);
+}
+
 size_t kconv_workspace(const ir::Node&, const std::vector<ir::ValueType>&, const std::vector<ir::ValueType>&) {
   return kDnnWorkspace;
 }
@@ -340,6 +371,7 @@ void register_nhwc_kernels() {
                                                          run_kconv(c, a, true, false, want_of(a.node, false, w));
                                                        },
                                                        kconv_workspace});
+  register_cuda_tactic(d, ops::nhwc::kConv, CudaTactic{"cudnn_graph", supports_kconv, run_kconv_graph, kconv_workspace});
   register_cuda_tactic(d, ops::nhwc::kConv, CudaTactic{"cuda", supports_kconv,
                                                        [](const KernelContext& c, KernelArgs& a) {
                                                          run_kconv(c, a, false, false, nullptr);
