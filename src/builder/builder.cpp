@@ -120,10 +120,21 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     KILN_INFO("build: keep_fp32 has no effect on an fp32 engine");
   }
 
-  // CUDA fusions run on the graph autocast made strongly typed: attention, then GEMM epilogues (MatMul + bias
-  // [+ Relu / Gelu]) and Add + LayerNorm, elementwise fusion last (autocast's Casts fuse too). KILN_FUSE_ATTENTION=0,
-  // KILN_FUSE_GEMM_EPILOGUE=0, KILN_FUSE_ADD_LAYERNORM=0 and KILN_FUSE_ELEMENTWISE=0 turn each off (docs/passes.md).
+  // CUDA fusions run on the graph autocast made strongly typed: channels-last conv regions, attention, then GEMM
+  // epilogues (MatMul + bias [+ Relu / Gelu]) and Add + LayerNorm, elementwise fusion last (autocast's Casts fuse
+  // too). KILN_LAYOUT_NHWC=0, KILN_FUSE_ATTENTION=0, KILN_FUSE_GEMM_EPILOGUE=0, KILN_FUSE_ADD_LAYERNORM=0 and
+  // KILN_FUSE_ELEMENTWISE=0 turn each off (docs/passes.md).
   const bool cuda_fusion = config.target == Target::Cuda && config.optimization_level >= 1;
+  // Channels-last convolution regions (float16 / bfloat16 2-D convs) with conv epilogues folded, before the other
+  // fusions (elementwise fusion then fuses what is left between the convs in NHWC). KILN_LAYOUT_NHWC=0 turns it off.
+  if (cuda_fusion && !env_is("KILN_LAYOUT_NHWC", "0")) {
+    report(0.52, "layout_nhwc");
+    stats.passes_run.push_back("layout_nhwc");
+    stats.passes_run.push_back("dead_code_elimination");
+    for (const auto& p : passes::run_pipeline(impl->graph, {{"layout_nhwc", passes::layout_nhwc},
+                                                            {"dead_code_elimination", passes::eliminate_dead_code}}))
+      stats.passes_changed.push_back(p);
+  }
   std::vector<passes::ValueShapes> samples;
   if (cuda_fusion) {
     ir::infer_types(impl->graph);

@@ -16,7 +16,8 @@ namespace kiln::builder {
 namespace cuda_tactics_impl {
 
 bool timed_op(const ir::Node& n) {
-  if (n.domain == "kiln") return n.op_type == "FusedMatMul";  // a MatMul with its epilogue (fuse_gemm_epilogue)
+  if (n.domain == "kiln")  // a MatMul with its epilogue (fuse_gemm_epilogue); kiln.Conv (layout_nhwc pass)
+    return n.op_type == "FusedMatMul" || n.op_type == "Conv";
   return n.domain.empty() &&
          (n.op_type == "MatMul" || n.op_type == "Gemm" || n.op_type == "Conv" || n.op_type == "ConvTranspose");
 }

@@ -145,8 +145,10 @@ int64_t node_flops(const Graph& g, const Node& n) {
     if (!a || !y || a->empty()) return -1;
     return 2 * shape_numel(*y) * a->back();
   }
-  if (n.domain != "" || n.op_type == "If" || n.op_type == "Loop") return -1;  // branches are not counted
-  const std::string& op = n.op_type;
+  // kiln.Conv / kiln.Pool (channels-last, ops/nhwc.h) count as Conv / MaxPool: the same products of the same dims.
+  const bool kiln_nhwc = n.domain == "kiln" && (n.op_type == "Conv" || n.op_type == "Pool");
+  if ((n.domain != "" && !kiln_nhwc) || n.op_type == "If" || n.op_type == "Loop") return -1;  // branches: not counted
+  const std::string op = n.domain == "kiln" && n.op_type == "Pool" ? std::string("MaxPool") : n.op_type;
   if (free_ops().count(op)) return 0;
   auto in = [&](size_t i) { return i < n.inputs.size() ? shape_of(g, n.inputs[i]) : std::nullopt; };
   auto out = n.outputs.empty() ? std::nullopt : shape_of(g, n.outputs[0]);

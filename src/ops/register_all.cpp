@@ -6,6 +6,7 @@
 #include "ops/fused_elementwise.h"
 #include "ops/kiln_attention.h"
 #include "ops/fused_ops.h"
+#include "ops/nhwc.h"
 
 namespace kiln::ir {
 void register_all_ops() {
@@ -37,6 +38,7 @@ void register_all_ops() {
     ops::fused::register_fused_elementwise();  // kiln.FusedElementwise (fuse_elementwise pass)
     ops::kattn::register_kiln_attention();     // kiln.Attention (fuse_attention pass)
     ops::fused_ops::register_fused_ops();  // kiln.FusedMatMul, kiln.AddLayerNormalization (CUDA fusion passes)
+    ops::nhwc::register_nhwc_ops();  // kiln.Conv, kiln.Pool (layout_nhwc pass)
   });
 }
 }  // namespace kiln::ir

@@ -40,6 +40,11 @@ bool fuse_gemm_epilogue(ir::Graph& g);
 bool fuse_add_layernorm(ir::Graph& g);
 bool fuse_add_layernorm(ir::Graph& g, const std::vector<ValueShapes>& samples);
 
+// Channels-last regions for float16 / bfloat16 2-D convolution chains: kiln.Conv / kiln.Pool and NHWC elementwise
+// ops and reductions between one entry and one exit transpose, conv + bias (+ residual Add) (+ Relu) folded into
+// kiln.Conv (layout_nhwc.cpp; CUDA engines, after autocast, before fuse_elementwise).
+bool layout_nhwc(ir::Graph& g);
+
 // Autocast (autocast.cpp): makes a float32 graph strongly typed in `low` (float16 or bfloat16).
 struct AutocastOptions {
   DType low = DType::Float16;

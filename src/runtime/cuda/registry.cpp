@@ -47,6 +47,7 @@ void register_all_cuda_kernels() {
     register_elementwise_kernels();
     register_gemm_kernels();
     register_conv_kernels();
+    register_nhwc_kernels();
     register_reduce_kernels();
     register_norm_kernels();
     register_pool_kernels();

@@ -7,6 +7,7 @@ namespace kiln::runtime::cuda {
 void register_elementwise_kernels();    // unary, binary, variadic, Where, Cast, Clip, compare, logical
 void register_gemm_kernels();           // MatMul, Gemm (cuBLASLt), Einsum, Attention
 void register_conv_kernels();           // Conv, ConvTranspose (cuDNN)
+void register_nhwc_kernels();           // kiln.Conv, kiln.Pool (channels-last, conv_nhwc.cu)
 void register_reduce_kernels();         // Reduce*, ArgMax/ArgMin, Softmax, LogSoftmax, CumSum, TopK
 void register_norm_kernels();           // BatchNorm, LayerNorm, GroupNorm, InstanceNorm, RMSNorm
 void register_pool_kernels();           // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
