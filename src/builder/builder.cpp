@@ -122,8 +122,8 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
 
   // CUDA fusions run on the graph autocast made strongly typed: channels-last conv regions, attention, then GEMM
   // epilogues (MatMul + bias [+ Relu / Gelu]) and Add + LayerNorm, elementwise fusion last (autocast's Casts fuse
-  // too). KILN_LAYOUT_NHWC=0, KILN_FUSE_ATTENTION=0, KILN_FUSE_GEMM_EPILOGUE=0, KILN_FUSE_ADD_LAYERNORM=0 and
-  // KILN_FUSE_ELEMENTWISE=0 turn each off (docs/passes.md).
+  // too). KILN_LAYOUT_NHWC=0, KILN_FUSE_ATTENTION=0, KILN_FUSE_GEMM_EPILOGUE=0, KILN_FUSE_QKV=0,
+  // KILN_FUSE_ADD_LAYERNORM=0 and KILN_FUSE_ELEMENTWISE=0 turn each off (docs/passes.md).
   const bool cuda_fusion = config.target == Target::Cuda && config.optimization_level >= 1;
   // Channels-last convolution regions (float16 / bfloat16 2-D convs) with conv epilogues folded, before the other
   // fusions (elementwise fusion then fuses what is left between the convs in NHWC). KILN_LAYOUT_NHWC=0 turns it off.
@@ -160,6 +160,14 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
       stats.passes_changed.push_back("fuse_gemm_epilogue");
       ir::infer_types(impl->graph);
     }
+  }
+  if (cuda_fusion && !env_is("KILN_FUSE_QKV", "0")) {
+    report(0.535, "fuse_qkv");
+    stats.passes_run.push_back("fuse_qkv");
+    stats.passes_run.push_back("dead_code_elimination");
+    for (const auto& p : passes::run_pipeline(impl->graph, {{"fuse_qkv", passes::fuse_qkv},
+                                                            {"dead_code_elimination", passes::eliminate_dead_code}}))
+      stats.passes_changed.push_back(p);
   }
   if (cuda_fusion && !env_is("KILN_FUSE_ADD_LAYERNORM", "0")) {
     report(0.54, "fuse_add_layernorm");

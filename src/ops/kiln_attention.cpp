@@ -47,11 +47,13 @@ OpDims op_dims(const ir::Node& n, const Params& p, Layout l, const ValueType& t,
   } else {
     o.h = static_dim(p.num_heads);
     const Dim& e = t.dims[2];
+    const int64_t parts = p.packed_qkv ? 3 : 1;  // packed: the last axis holds Q's, K's and V's heads
     if (e.is_static()) {
-      if (e.value % p.num_heads != 0)
+      if (e.value % (parts * p.num_heads) != 0)
         KILN_THROW(InvalidModel, n.label() << ": " << what << " hidden size " << e.value << " is not divisible by "
-                                           << p.num_heads << " heads");
-      o.d = static_dim(e.value / p.num_heads);
+                                           << parts * p.num_heads
+                                           << (parts == 3 ? " (3 x heads, packed Q / K / V)" : " heads"));
+      o.d = static_dim(e.value / (parts * p.num_heads));
     }
   }
   return o;
@@ -96,7 +98,7 @@ std::vector<ValueType> infer(const InferContext& ctx) {
     case Layout::BSHD: return {make_type(dt, {qd.b, qd.s, H, vd.d})};
     case Layout::BSD: {
       Dim e = unknown_dim();
-      if (p.v == Layout::BSD) e = v.dims[2];
+      if (p.v == Layout::BSD && !p.packed_qkv) e = v.dims[2];
       else if (H.is_static() && vd.d.is_static()) e = static_dim(H.value * vd.d.value);
       return {make_type(dt, {qd.b, qd.s, e})};
     }
@@ -128,8 +130,8 @@ void reference(const ir::Node& n, const std::vector<const Tensor*>& in, std::vec
   std::vector<double> score(static_cast<size_t>(d.Sk)), acc(static_cast<size_t>(d.Dv));
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t h = 0; h < d.H; ++h) {
-      const RowAddr qa = row_addr(p.q, b, h, d.H, d.Sq, d.D), ka = row_addr(p.k, b, h, d.H, d.Sk, d.D);
-      const RowAddr va = row_addr(p.v, b, h, d.H, d.Sk, d.Dv), oa = row_addr(p.out, b, h, d.H, d.Sq, d.Dv);
+      const RowAddr qa = operand_addr(p, 0, b, h, d), ka = operand_addr(p, 1, b, h, d);
+      const RowAddr va = operand_addr(p, 2, b, h, d), oa = operand_addr(p, 3, b, h, d);
       for (int64_t i = 0; i < d.Sq; ++i) {
         const double* qi = q.data() + qa.base + i * qa.row_stride;
         double mx = ninf;
@@ -219,6 +221,9 @@ Params decode(const ir::Node& n) {
   p.score_dtype = *sdt;
   p.causal = n.attr_int("causal", 0) != 0;
   p.nan_to_zero = n.attr_int("nan_to_zero", 0) != 0;
+  p.packed_qkv = n.attr_int("packed_qkv", 0) != 0;
+  if (p.packed_qkv && (p.q != Layout::BSD || p.k != Layout::BSD || p.v != Layout::BSD))
+    KILN_THROW(InvalidModel, n.label() << ": packed_qkv needs q_layout, k_layout and v_layout bsd");
   const bool bsd = p.q == Layout::BSD || p.k == Layout::BSD || p.v == Layout::BSD || p.out == Layout::BSD;
   if (p.num_heads < 0 || (bsd && p.num_heads == 0))
     KILN_THROW(InvalidModel, n.label() << ": num_heads must be positive with a bsd layout, got " << p.num_heads);
@@ -238,6 +243,7 @@ void encode(const Params& p, ir::Node& n) {
   n.attrs["score_dtype"] = std::string(dtype_name(p.score_dtype));
   n.attrs["causal"] = static_cast<int64_t>(p.causal);
   n.attrs["nan_to_zero"] = static_cast<int64_t>(p.nan_to_zero);
+  if (p.packed_qkv) n.attrs["packed_qkv"] = int64_t(1);
 }
 
 Dims dims(const ir::Node& n, const Params& p, const Shape& q, const Shape& k, const Shape& v) {
@@ -249,10 +255,12 @@ Dims dims(const ir::Node& n, const Params& p, const Shape& q, const Shape& k, co
     B = s[static_cast<size_t>(ps.b)], S = s[static_cast<size_t>(ps.s)];
     if (l == Layout::BSD) {
       H = p.num_heads;
-      if (s[2] % H != 0)
-        KILN_THROW(InvalidModel, n.label() << ": " << what << " hidden size " << s[2] << " is not divisible by " << H
-                                           << " heads");
-      D = s[2] / H;
+      const int64_t parts = p.packed_qkv ? 3 : 1;  // packed: the last axis holds Q's, K's and V's heads
+      if (s[2] % (parts * H) != 0)
+        KILN_THROW(InvalidModel, n.label() << ": " << what << " hidden size " << s[2] << " is not divisible by "
+                                           << parts * H
+                                           << (p.packed_qkv ? " (3 x heads, packed Q / K / V)" : " heads"));
+      D = s[2] / (parts * H);
     } else {
       H = s[static_cast<size_t>(ps.h)], D = s[static_cast<size_t>(ps.d)];
     }

@@ -19,9 +19,11 @@
 //   "bshd"  4-D [B, S, H, D]            (heads split, token-major)
 //   "bsd"   3-D [B, S, H * D]           (token-major; num_heads gives H): a projection's output as it is
 // "bshd" and "bsd" are the same bytes, so a token-major operand is read without its head Transpose.
+// packed_qkv = 1 (made by the fuse_qkv pass): Q, K and V are one value [B, S, 3 * H * D] whose last axis holds Q's
+// heads, then K's, then V's (one GEMM projected all three); the three layouts are "bsd" and D == Dv.
 // Attributes: scale (float), num_heads (int, needed when a layout is "bsd"), q/k/v/out_layout (strings), mask_mode
 // ("none", "add", "bool"), mask_true / mask_false (floats, bool mode), score_dtype (string), causal (int),
-// nan_to_zero (int).
+// nan_to_zero (int), packed_qkv (int).
 // Q, K and V have one float dtype (float32, float16, bfloat16); O has it too. The reference computes in float64
 // (the oracle); the CUDA kernel in float32 with float16 / bfloat16 operands on the tensor cores.
 #pragma once
@@ -51,6 +53,7 @@ struct Params {
   DType score_dtype = DType::Float32;
   bool causal = false;
   bool nan_to_zero = false;
+  bool packed_qkv = false;
 };
 
 // Reads / writes the node's attributes; decode throws InvalidModel naming the node when they are malformed.
@@ -71,6 +74,17 @@ struct RowAddr {
 inline RowAddr row_addr(Layout l, int64_t b, int64_t h, int64_t H, int64_t S, int64_t D) {
   if (l == Layout::BHSD) return {(b * H + h) * S * D, D};
   return {b * S * H * D + h * D, H * D};
+}
+// Operand `which` (0 Q, 1 K, 2 V, 3 O) of a node with these params and sizes: row s of head (b, h) starts at
+// base + s * row_stride in that operand's tensor (for packed Q / K / V: the shared [B, S, 3 * H * D] value).
+inline RowAddr operand_addr(const Params& p, int which, int64_t b, int64_t h, const Dims& d) {
+  if (p.packed_qkv && which < 3) {
+    const int64_t HD = d.H * d.D, S = d.Sq;
+    return {b * S * 3 * HD + which * HD + h * d.D, 3 * HD};
+  }
+  const Layout l = which == 0 ? p.q : which == 1 ? p.k : which == 2 ? p.v : p.out;
+  const int64_t S = which == 0 || which == 3 ? d.Sq : d.Sk, D = which < 2 ? d.D : d.Dv;
+  return row_addr(l, b, h, d.H, S, D);
 }
 
 // Strides (elements) of the mask aligned to [B, H, Sq, Sk]: 0 where it broadcasts. InvalidModel when its shape does

@@ -35,6 +35,10 @@ bool fuse_attention(ir::Graph& g, const std::vector<ValueShapes>& samples);
 // MatMul(A, B const) + Add(bias const on the last axis) [+ Relu | Gelu] -> kiln.FusedMatMul (fuse_gemm_epilogue.cpp;
 // CUDA engines, after autocast, before fuse_elementwise).
 bool fuse_gemm_epilogue(ir::Graph& g);
+// Three kiln.FusedMatMul projections of one input feeding a kiln.Attention's Q, K and V -> one FusedMatMul with the
+// weights side by side, read by the attention node with packed_qkv = 1 (fuse_qkv.cpp; CUDA engines, after
+// fuse_attention and fuse_gemm_epilogue). Run DCE after it (the three weights become unused).
+bool fuse_qkv(ir::Graph& g);
 // Add(A, B) -> LayerNormalization -> kiln.AddLayerNormalization (fuse_add_layernorm.cpp; CUDA engines, after autocast,
 // before fuse_elementwise). `samples` as for fuse_elementwise (A and B must have X's shape).
 bool fuse_add_layernorm(ir::Graph& g);

@@ -340,26 +340,30 @@ __global__ void __launch_bounds__(kWarps * 32) attn_mma_kernel(AttnArgs a) {
 }
 
 // ---- host side ------------------------------------------------------------------------------------------------------
-void set_strides(ka::Layout l, int64_t H, int64_t S, int64_t D, int64_t& sb, int64_t& sh, int64_t& sr) {
-  if (l == ka::Layout::BHSD) {
-    sb = H * S * D, sh = S * D, sr = D;
-  } else {
-    sb = S * H * D, sh = D, sr = H * D;
-  }
+// Strides of operand `which` (0 Q, 1 K, 2 V, 3 O) over batch, head and row, and the element offset of its first row.
+int64_t set_strides(const ka::Params& p, int which, const ka::Dims& d, int64_t& sb, int64_t& sh, int64_t& sr) {
+  const ka::RowAddr o = ka::operand_addr(p, which, 0, 0, d);
+  sb = ka::operand_addr(p, which, 1, 0, d).base - o.base;
+  sh = ka::operand_addr(p, which, 0, 1, d).base - o.base;
+  sr = o.row_stride;
+  return o.base;
 }
 
 AttnArgs make_args(const ir::Node& n, const ka::Params& p, const ka::Dims& d, const KernelArgs& args) {
   AttnArgs a{};
-  a.q = args.in[0]->data, a.k = args.in[1]->data, a.v = args.in[2]->data, a.o = args.out[0].data;
+  const size_t es = dtype_size(args.in[0]->dtype);
   const int64_t limit = int64_t(1) << 31;
   if (d.B * d.H >= limit || d.Sq >= limit || d.Sk >= limit)
     KILN_THROW(Unsupported, n.label() << ": sizes beyond the kernel's 32-bit indices");
   a.B = static_cast<int>(d.B), a.H = static_cast<int>(d.H), a.Sq = static_cast<int>(d.Sq);
   a.Sk = static_cast<int>(d.Sk), a.D = static_cast<int>(d.D), a.Dv = static_cast<int>(d.Dv);
-  set_strides(p.q, d.H, d.Sq, d.D, a.q_sb, a.q_sh, a.q_sr);
-  set_strides(p.k, d.H, d.Sk, d.D, a.k_sb, a.k_sh, a.k_sr);
-  set_strides(p.v, d.H, d.Sk, d.Dv, a.v_sb, a.v_sh, a.v_sr);
-  set_strides(p.out, d.H, d.Sq, d.Dv, a.o_sb, a.o_sh, a.o_sr);
+  // Q, K and V start at their first row (for packed Q / K / V: their third of the shared value's last axis).
+  auto at = [es](const void* base, int64_t off) { return static_cast<const char*>(base) + off * static_cast<int64_t>(es); };
+  a.q = at(args.in[0]->data, set_strides(p, 0, d, a.q_sb, a.q_sh, a.q_sr));
+  a.k = at(args.in[1]->data, set_strides(p, 1, d, a.k_sb, a.k_sh, a.k_sr));
+  a.v = at(args.in[2]->data, set_strides(p, 2, d, a.v_sb, a.v_sh, a.v_sr));
+  a.o = args.out[0].data;
+  set_strides(p, 3, d, a.o_sb, a.o_sh, a.o_sr);
   a.mask_kind = kMaskNone;
   if (p.mask != ka::MaskMode::None) {
     const DTensor* m = args.in.size() > 3 ? args.in[3] : nullptr;
