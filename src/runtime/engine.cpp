@@ -96,7 +96,8 @@ std::vector<NodeInfo> Engine::nodes() const {
     ni.name = n.name;
     ni.op = n.op_type;
     ni.tactic = n.tactic;
-    for (const auto& per : impl_->profile_tactics) ni.profile_tactics.push_back(per[i]);
+    for (size_t p = 0; p < impl_->profile_tactics.size(); ++p)
+      ni.profile_tactics.push_back(impl_->tactic_of(i, static_cast<int>(p)));
     if (!n.outputs.empty())
       if (const ir::ValueType* t = impl_->graph.type_of(n.outputs[0])) ni.dtype = dtype_name(t->dtype);
     ni.gemm_like = n.domain.empty() && ir::is_gemm_like(n.op_type);

@@ -43,9 +43,10 @@ struct EngineImpl {
   std::string model_hash;            // content hash of the source model
   mutable EngineDeviceCache device_cache;
 
-  // Node i's tactic under profile p (node.tactic when p < 0 or there is no per-profile table).
+  // Node i's tactic under profile p (node.tactic when p < 0, there is no per-profile table or it lacks the node).
   const std::string& tactic_of(size_t node, int profile) const {
-    if (profile >= 0 && static_cast<size_t>(profile) < profile_tactics.size())
+    if (profile >= 0 && static_cast<size_t>(profile) < profile_tactics.size() &&
+        node < profile_tactics[static_cast<size_t>(profile)].size())
       return profile_tactics[static_cast<size_t>(profile)][node];
     return graph.nodes[node].tactic;
   }

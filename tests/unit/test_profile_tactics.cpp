@@ -18,6 +18,7 @@
 #include "kiln/kiln.h"
 #include "onnx/model_impl.h"
 #include "plan/plan.h"
+#include "plan/plan_codec.h"
 #include "runtime/cpu/cpu_executor.h"
 #include "runtime/cpu/cpu_tactics.h"
 #include "unit/plan_test_util.h"
@@ -291,6 +292,7 @@ TEST(CpuProfileTactics, AProfileWithAnEarlierProfilesOptShapesIsNotTimedAgain) {
   const Engine e = build_engine(twin_model(), cfg);
   EXPECT_EQ(stats.tactics_timed, 2u);
   EXPECT_EQ(stats.timing_cache_misses, 2u);  // the repeated signatures are not looked up again
+  EXPECT_EQ(stats.timing_cache_hits, 0u);
   EXPECT_EQ(e.nodes()[0].profile_tactics, (std::vector<std::string>{"small", "large", "large", "small"}));
   const nlohmann::json j = nlohmann::json::parse(util::read_file(cfg.timing_cache_path));
   EXPECT_EQ(j["entries"].size(), 2u);

@@ -109,11 +109,11 @@ CpuExecutor::CpuExecutor(std::shared_ptr<const detail::EngineImpl> engine) : eng
   const ir::Graph& g = engine_->graph;
   for (const auto& n : g.nodes) kernels_.push_back(find_tactic(n));
   // Engines whose profiles chose differently: one kernel table per profile (run() picks the one its shapes select).
-  for (const auto& per : engine_->profile_tactics) {
+  for (size_t p = 0; p < engine_->profile_tactics.size(); ++p) {
     std::vector<ir::KernelFn> ks;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       ir::Node n = g.nodes[i];
-      n.tactic = per[i];
+      n.tactic = engine_->tactic_of(i, static_cast<int>(p));
       ks.push_back(find_tactic(n));
     }
     profile_kernels_.push_back(std::move(ks));

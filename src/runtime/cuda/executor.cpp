@@ -84,7 +84,7 @@ std::vector<std::vector<ir::Node>> nodes_per_profile(const detail::EngineImpl& e
   std::vector<std::vector<ir::Node>> out(e.profile_tactics.size());
   for (size_t p = 0; p < e.profile_tactics.size(); ++p) {
     out[p] = e.graph.nodes;
-    for (size_t i = 0; i < out[p].size(); ++i) out[p][i].tactic = e.profile_tactics[p][i];
+    for (size_t i = 0; i < out[p].size(); ++i) out[p][i].tactic = e.tactic_of(i, static_cast<int>(p));
   }
   return out;
 }
