@@ -243,7 +243,7 @@ def run_kiln(a, L, torch, name, onnx_path, batches, inputs, finish_row, add_row,
     shapes = {b: {n: tuple(t.shape) for n, t in zip(names, inputs[b])} for b in batches}
     if a.profile_mode == "per-batch":
         profiles = [{n: (s, s, s) for n, s in shapes[b].items()} for b in batches]
-        info["profiles"] = f"one per batch ({len(batches)}; min = opt = max)"
+        info["profiles"] = f"one per batch ({len(batches)}; min = opt = max; tactics timed per profile)"
     else:
         lo, hi = min(batches), max(batches)
         profiles = [{n: (shapes[lo][n], shapes[hi][n], shapes[hi][n]) for n in names}]

@@ -26,8 +26,12 @@ def build_line(kiln):
     def one(s):
         if not s:
             return "—"
+        extra = ""
+        if "tactic_candidates_timed" in s:  # kiln_build_stats fields since per-profile tactics
+            extra = (f", {s['tactic_candidates_timed']} candidates, tactics phase {s.get('tactics_seconds', 0):.1f} s"
+                     f" over {s.get('profiles', 0)} profile(s)")
         return (f"{s.get('wall_s', 0):.1f} s ({s.get('tactics_timed', 0)} tactics timed, "
-                f"{s.get('timing_cache_hits', 0)} cache hits, {s.get('timing_cache_misses', 0)} misses)")
+                f"{s.get('timing_cache_hits', 0)} cache hits, {s.get('timing_cache_misses', 0)} misses{extra})")
     return f"cold cache {one(kiln.get('build_cold'))}; warm cache {one(kiln.get('build_warm'))}"
 
 

@@ -55,7 +55,11 @@ class _TensorDesc(ctypes.Structure):
 class _BuildStats(ctypes.Structure):
     _fields_ = [("load_seconds", ctypes.c_double), ("build_seconds", ctypes.c_double), ("nodes", ctypes.c_uint64),
                 ("tactics_timed", ctypes.c_uint64), ("timing_cache_hits", ctypes.c_uint64),
-                ("timing_cache_misses", ctypes.c_uint64)]
+                ("timing_cache_misses", ctypes.c_uint64), ("tactic_candidates_timed", ctypes.c_uint64),
+                ("profiles_seconds", ctypes.c_double), ("passes_seconds", ctypes.c_double),
+                ("tactics_seconds", ctypes.c_double), ("total_seconds", ctypes.c_double),
+                ("profiles", ctypes.c_uint64), ("per_profile_tactic_nodes", ctypes.c_uint64),
+                ("timing_cache", ctypes.c_char_p)]
 
 
 class _EngineMemory(ctypes.Structure):
@@ -300,7 +304,9 @@ class Engine:
         return _struct_dict(m)
 
     def build_stats(self):
-        """load_seconds, build_seconds, nodes, tactics_timed, timing_cache_hits/misses (zeros for a loaded plan)."""
+        """kiln_build_stats as a dict (zeros for a loaded plan): load/build seconds, nodes, tactics_timed,
+        timing_cache_hits/misses, tactic_candidates_timed, the phases' seconds (profiles, passes, tactics, total),
+        profiles, per_profile_tactic_nodes and the timing_cache status line."""
         s = _BuildStats()
         _check(lib().kiln_engine_build_stats(self._h, ctypes.byref(s)))
         return _struct_dict(s)

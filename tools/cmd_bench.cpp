@@ -72,7 +72,7 @@ int run_layers(BenchArgs& a, const kiln::Engine& e, const kiln::TensorMap& input
      << p.layers.size() << " nodes, median of " << p.iterations << " runs (" << p.method << "; " << p.profile_note
      << ")\n  inputs:";
   for (const auto& info : e.inputs()) os << " " << info.name << " " << inputs.at(info.name).type_str();
-  os << "\n";
+  os << " (profile " << p.profile << " of " << e.profiles().size() << "; the tactics shown are that profile's)\n";
   print_layer_table(os, p, a.top);
   if (a.json) os << "JSON written to " << a.json_path << "\n";
   if (!a.chart.empty()) os << "chart written to " << a.chart << "\n";

@@ -67,7 +67,18 @@ int run_build(BuildArgs& a, const CLI::App& sub) {
      << "  build time: " << std::fixed << std::setprecision(3) << seconds << " s (profiles " << stats.profiles_s
      << ", passes " << stats.passes_s << ", tactics " << stats.tactics_s << "; writing the plan " << save_s << ")\n"
      << "  tactics:    " << stats.tactics_timed << " nodes timed (" << stats.tactic_candidates_timed
-     << " candidates), " << stats.timing_cache_hits << " from the timing cache\n";
+     << " candidates), " << stats.timing_cache_hits << " from the timing cache";
+  if (engine.profiles().size() > 1) {
+    size_t differ = 0;
+    for (const auto& n : engine.nodes()) {
+      bool d = false;
+      for (const auto& t : n.profile_tactics) d |= t != n.tactic;
+      differ += d;
+    }
+    os << "; over " << engine.profiles().size() << " profiles, " << differ
+       << " node(s) run another tactic under some profile";
+  }
+  os << "\n";
   return 0;
 }
 

@@ -95,6 +95,25 @@ std::string human_flops(int64_t v) {
   return os.str();
 }
 
+// Nodes whose tactic differs between profiles.
+size_t differing_nodes(const std::vector<kiln::NodeInfo>& nodes) {
+  size_t n = 0;
+  for (const auto& ni : nodes) {
+    bool differs = false;
+    for (const auto& t : ni.profile_tactics) differs |= t != ni.tactic;
+    n += differs;
+  }
+  return n;
+}
+
+// Profile 0's tactic, then "[pN: tactic]" for each profile that runs another one.
+std::string tactic_cell(const kiln::NodeInfo& n) {
+  std::string s = n.tactic;
+  for (size_t p = 1; p < n.profile_tactics.size(); ++p)
+    if (n.profile_tactics[p] != n.tactic) s += " [p" + std::to_string(p) + ": " + n.profile_tactics[p] + "]";
+  return s;
+}
+
 int inspect_plan(const InspectArgs& a) {
   kiln::Engine e = kiln::Engine::load(a.path);
   std::vector<kiln::NodeInfo> nodes = e.nodes();
@@ -128,13 +147,18 @@ int inspect_plan(const InspectArgs& a) {
     j["op_counts"] = ops;
     j["node_count"] = nodes.size();
     json nj = json::array();
-    for (const auto& n : nodes)
-      nj.push_back({{"name", n.name},
-                    {"op", n.op},
-                    {"dtype", n.dtype},
-                    {"tactic", n.tactic},
-                    {"flops", n.flops >= 0 ? json(n.flops) : json(nullptr)},
-                    {"gemm_like", n.gemm_like}});
+    for (const auto& n : nodes) {
+      json node = {{"name", n.name},
+                   {"op", n.op},
+                   {"dtype", n.dtype},
+                   {"tactic", n.tactic},
+                   {"flops", n.flops >= 0 ? json(n.flops) : json(nullptr)},
+                   {"gemm_like", n.gemm_like}};
+      // One tactic per profile (profile_tactics[p]); absent when every profile runs "tactic".
+      if (!n.profile_tactics.empty()) node["profile_tactics"] = n.profile_tactics;
+      nj.push_back(node);
+    }
+    j["per_profile_tactics"] = differing_nodes(nodes);
     j["nodes"] = nj;
     j["flops"] = flops_json(summarize_flops(nodes));
     j["inspected_by"] = {{"kiln_version", kiln::version()}, {"build_id", kiln::build_id()}};
@@ -180,10 +204,15 @@ int inspect_plan(const InspectArgs& a) {
        << "  " << std::setw(static_cast<int>(wo)) << o << "  " << std::setw(static_cast<int>(wd)) << d << "  "
        << std::right << std::setw(7) << fl << "  " << std::left << t << "\n";
   };
+  const size_t differ = differing_nodes(nodes);
+  if (differ)
+    os << "  tactics:      per profile: " << differ << " node(s) run another tactic under some profile (shown as "
+       << "\"[pN: tactic]\" after profile 0's)\n";
   os << "  nodes (" << nodes.size() << "):\n";
   row("#", "name", "op", "dtype", "flops", "tactic");
   for (size_t i = 0; i < nodes.size(); ++i)
-    row(std::to_string(i), nodes[i].name, nodes[i].op, nodes[i].dtype, human_flops(nodes[i].flops), nodes[i].tactic);
+    row(std::to_string(i), nodes[i].name, nodes[i].op, nodes[i].dtype, human_flops(nodes[i].flops),
+        tactic_cell(nodes[i]));
   return 0;
 }
 

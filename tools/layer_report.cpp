@@ -75,6 +75,7 @@ void add_layer_json(nlohmann::ordered_json& j, const kiln::LayerProfile& p) {
   j["method"] = p.method;
   j["note"] = p.profile_note;
   j["iterations"] = p.iterations;
+  j["profile"] = p.profile;  // the optimization profile the inputs selected: the tactics listed are its own
   j["layers_ms"] = p.layers_ms;
   j["end_to_end_ms"] = p.end_to_end_ms;
   nlohmann::ordered_json list = nlohmann::ordered_json::array();

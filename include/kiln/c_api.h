@@ -86,14 +86,24 @@ typedef struct kiln_tensor_desc {
   int32_t has_default; /* inputs only: optional at run time (an ONNX initializer-input) */
 } kiln_tensor_desc;
 
-/* What a build did (kiln_engine_build_stats). Zeros for an engine loaded from a plan. */
+/* What a build did (kiln_engine_build_stats; kiln::BuildStats, docs/c-api.md). Zeros (and "" for timing_cache) for an
+ * engine loaded from a plan. */
 typedef struct kiln_build_stats {
   double load_seconds;  /* reading and importing the ONNX file */
   double build_seconds; /* kiln::build_engine: passes, tactics, timing */
   uint64_t nodes;
-  uint64_t tactics_timed;
-  uint64_t timing_cache_hits;
-  uint64_t timing_cache_misses;
+  uint64_t tactics_timed;       /* (node, profile) choices made by timing candidates, summed over the profiles */
+  uint64_t timing_cache_hits;   /* node choices the timing cache knew (once per node and distinct signature) */
+  uint64_t timing_cache_misses; /* node choices it did not know (recorded into it) */
+  /* Since kiln 0.1 with per-profile tactics (the struct grew: rebuild callers against this header). */
+  uint64_t tactic_candidates_timed; /* candidates measured, summed over the timed choices */
+  double profiles_seconds;          /* build phases (kiln::BuildStats): profile resolution and specialization, */
+  double passes_seconds;            /* the pass pipeline (autocast and fusion included), */
+  double tactics_seconds;           /* tactic choice (cache lookups, timing, cache write-back), */
+  double total_seconds;             /* and the whole kiln::build_engine call */
+  uint64_t profiles;                /* optimization profiles of the engine */
+  uint64_t per_profile_tactic_nodes; /* nodes whose tactic differs between profiles (each timed at its own opt) */
+  const char* timing_cache;         /* what happened to the timing-cache file ("" when none); owned by the engine */
 } kiln_build_stats;
 
 /* Device memory an engine plans (no GPU needed); zeros for CPU engines except weights_bytes. */

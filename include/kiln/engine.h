@@ -24,7 +24,10 @@ struct NodeInfo {
   std::string name;
   std::string op;
   std::string dtype;   // dtype of the first output
-  std::string tactic;  // chosen kernel
+  std::string tactic;  // chosen kernel (profile 0's)
+  // The tactic of each profile, when the engine's profiles chose differently for some node (each timed at its own
+  // opt shapes); empty when every profile runs `tactic`.
+  std::vector<std::string> profile_tactics;
   // Floating-point operations of one run at profile 0's opt shapes (-1: unknown). Exact for GEMM-shaped ops
   // (2 x multiply-adds), an estimate (one per element) for the rest; docs/precision.md.
   int64_t flops = -1;

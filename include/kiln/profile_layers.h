@@ -14,7 +14,7 @@ struct LayerTime {
   std::string name;       // the node's name, or "<op>_<index>" when it has none
   std::string op;
   std::string dtype;      // of the first output
-  std::string tactic;     // the kernel that ran (as recorded in the plan)
+  std::string tactic;     // the kernel that ran (as recorded in the plan for the profile the inputs select)
   double median_ms = 0;   // median over the profiled runs of the node's time in one run
   double share = 0;       // median_ms / LayerProfile::layers_ms, in [0, 1]
 };
@@ -37,6 +37,7 @@ struct LayerProfile {
   // graph saves).
   double end_to_end_ms = 0;
   int iterations = 0;
+  int profile = -1;    // the optimization profile the inputs selected (its tactics ran)
   std::string device;  // "cpu" or "cuda:N"
   std::string method;  // "cuda events" or "steady_clock"
   std::string profile_note;  // how the profiled runs differ from ordinary ones (e.g. "no CUDA graphs")

@@ -166,6 +166,28 @@ Outcome run_build(const EngineBackendConfig& config, const std::string& describe
       f["timing_cache_hits"] = stats.timing_cache_hits;
       f["timing_cache_misses"] = stats.timing_cache_misses;
       f["tactic_candidates_timed"] = stats.tactic_candidates_timed;
+      // Per profile, the tactic of every GEMM-like node (the timed ones), and how many nodes differ across profiles.
+      const std::vector<NodeInfo> nodes = out.engine.nodes();
+      const size_t np = out.engine.profiles().size();
+      pyjson::Json by_profile = pyjson::Json::array();
+      size_t differ = 0;
+      for (const NodeInfo& n : nodes) {
+        bool d = false;
+        for (const auto& t : n.profile_tactics) d |= t != n.tactic;
+        differ += d;
+      }
+      for (size_t p = 0; p < np; ++p) {
+        pyjson::Json m = pyjson::Json::object();
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          const NodeInfo& n = nodes[i];
+          if (!n.gemm_like) continue;
+          m[n.name.empty() ? n.op + "_" + std::to_string(i) : n.name] =
+              p < n.profile_tactics.size() ? n.profile_tactics[p] : n.tactic;
+        }
+        by_profile.push_back(m);
+      }
+      f["tactics_by_profile"] = by_profile;
+      f["nodes_with_per_profile_tactics"] = differ;
       // Where the build's time went (seconds); the engine's serialization is the "save engine" step.
       pyjson::Json phases = pyjson::Json::object();
       phases["profiles"] = stats.profiles_s;

@@ -79,6 +79,7 @@ Engine inject_fault(const Engine& engine, Fault f) {
   // The reference kernel: "ref" on the CPU, the counted host fallback ("host") on CUDA engines.
   fault_node.tactic = impl->target.rfind("cuda", 0) == 0 ? "host" : "ref";
   g.nodes.push_back(fault_node);
+  for (auto& per : impl->profile_tactics) per.push_back(fault_node.tactic);  // every profile runs it alike
   return Engine(impl);
 }
 

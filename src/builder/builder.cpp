@@ -198,8 +198,8 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
   stats.passes_s = seconds_since(t_passes);
   report(0.6, "tactics");
   const auto t_tactics = Clock::now();
-  // Candidates per node: from the timing cache when it knows the signature, else timed at the first profile's opt
-  // shapes (optimization_level 0: the heuristic, nothing timed); every choice is recorded and merged back.
+  // Candidates per node and profile: from the timing cache when it knows the signature, else timed at that profile's
+  // opt shapes (optimization_level 0: the heuristic, nothing timed); every choice is recorded and merged back.
   std::optional<builder::TimingCache> timing;
   const std::string timing_target = builder::timing_target(config.target, config.device);
   if (!config.timing_cache_path.empty()) timing = builder::TimingCache::load(config.timing_cache_path, &stats.timing_cache);
@@ -227,26 +227,36 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     copt.allow_tf32 = config.enable_tf32;
     copt.workspace_cap = config.workspace_size;
     copt.variants = builder::cuda_variant_breadth(config.optimization_level);
-    builder::choose_cuda_tactics(impl->graph, impl->inputs, impl->profiles.front(), candidates,
-                                 timing ? &*timing : nullptr, timing_target, copt, stats,
+    builder::choose_cuda_tactics(impl->graph, impl->inputs, impl->profiles, candidates,
+                                 timing ? &*timing : nullptr, timing_target, copt, stats, impl->profile_tactics,
                                  [&](size_t done, size_t total) {
                                    report(0.6 + 0.35 * double(done) / double(total),
                                           "tactics " + std::to_string(done) + "/" + std::to_string(total));
                                  });
     size_t host = 0;
-    for (const auto& n : impl->graph.nodes) host += n.tactic == "host";
+    for (const auto& n : impl->graph.nodes) host += n.tactic == "host";  // the fallback is profile-independent
     if (host) KILN_INFO("build: " << host << " of " << impl->graph.nodes.size() << " nodes run with the host fallback");
   } else {
     builder::TacticTimingOptions topt;
     topt.time = config.optimization_level > 0;
     if (config.optimization_level >= 4) topt.ref_budget_ms = -1;  // every candidate on every node
-    builder::choose_cpu_tactics(impl->graph, impl->inputs, impl->profiles.front(), timing ? &*timing : nullptr,
-                                timing_target, topt, stats, [&](size_t done, size_t total) {
+    builder::choose_cpu_tactics(impl->graph, impl->inputs, impl->profiles, timing ? &*timing : nullptr,
+                                timing_target, topt, stats, impl->profile_tactics, [&](size_t done, size_t total) {
                                   report(0.6 + 0.35 * double(done) / double(total),
                                          "tactics " + std::to_string(done) + "/" + std::to_string(total));
                                 });
   }
   stats.nodes = impl->graph.nodes.size();
+  if (!impl->profile_tactics.empty()) {
+    size_t differ = 0;
+    for (size_t i = 0; i < impl->graph.nodes.size(); ++i)
+      for (const auto& per : impl->profile_tactics)
+        if (per[i] != impl->graph.nodes[i].tactic) {
+          ++differ;
+          break;
+        }
+    KILN_INFO("build: " << differ << " nodes run another tactic under some profile than under profile 0");
+  }
   if (timing && stats.timing_cache_misses > 0 && timing->save_merged(config.timing_cache_path))
     stats.timing_cache += ", saved";
   stats.tactics_s = seconds_since(t_tactics);

@@ -149,104 +149,126 @@ std::string timing_line(const std::vector<Tactic>& cands, const Choice& c) {
 
 }  // namespace tactic_timing_impl
 
-void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, const Profile& profile,
+void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, const std::vector<Profile>& profiles,
                         TimingCache* cache, const std::string& target, const TacticTimingOptions& opt,
-                        BuildStats& stats, const std::function<void(size_t, size_t)>& progress) {
+                        BuildStats& stats, std::vector<std::vector<std::string>>& per_profile,
+                        const std::function<void(size_t, size_t)>& progress) {
   using namespace tactic_timing_impl;
   const size_t count = g.nodes.size();
+  const std::vector<Profile> one{Profile()};
+  const std::vector<Profile>& ps = profiles.empty() ? one : profiles;
   std::vector<std::vector<Tactic>> cands(count);
-  std::vector<std::string> sigs(count);
-  std::vector<char> need(count, 0), missed(count, 0);
-  const std::string suffix = opt_suffix(inputs, profile);
   for (size_t i = 0; i < count; ++i) {
-    ir::Node& n = g.nodes[i];
-    cands[i] = runtime::cpu::tactics_for(g, n);
-    if (cands[i].empty()) KILN_THROW(Unsupported, n.label() << ": no CPU kernel (opset " << n.opset << ")");
-    n.tactic = cands[i].front().name;  // the heuristic choice
-    const bool timed_here = opt.time && cands[i].size() > 1;
-    sigs[i] = tactic_signature(g, n);
-    if (!inputs_static(g, n)) sigs[i] += suffix;
-    if (cache) {
-      const TimingEntry* hit = cache->lookup(target, sigs[i]);
-      bool usable = false;
-      if (hit && (hit->timed() || !timed_here))
-        for (const auto& c : cands[i]) usable |= c.name == hit->tactic;
-      if (usable) {
-        n.tactic = hit->tactic;
-        ++stats.timing_cache_hits;
+    cands[i] = runtime::cpu::tactics_for(g, g.nodes[i]);
+    if (cands[i].empty()) KILN_THROW(Unsupported, g.nodes[i].label() << ": no CPU kernel (opset " << g.nodes[i].opset << ")");
+  }
+  per_profile.assign(ps.size(), std::vector<std::string>(count));
+  // Per node, the signatures earlier profiles decided (static inputs, or equal opt shapes): reused, not looked up or
+  // timed again.
+  std::vector<std::map<std::string, size_t>> seen(count);
+  std::map<std::string, std::string> decided;  // signature -> tactic timed earlier in this build
+  for (size_t p = 0; p < ps.size(); ++p) {
+    const Profile& profile = ps[p];
+    std::vector<std::string>& chosen = per_profile[p];
+    std::vector<std::string> sigs(count);
+    std::vector<char> need(count, 0), missed(count, 0);
+    const std::string suffix = opt_suffix(inputs, profile);
+    for (size_t i = 0; i < count; ++i) {
+      const ir::Node& n = g.nodes[i];
+      chosen[i] = cands[i].front().name;  // the heuristic choice
+      const bool timed_here = opt.time && cands[i].size() > 1;
+      sigs[i] = tactic_signature(g, n);
+      if (!inputs_static(g, n)) sigs[i] += suffix;
+      auto earlier = seen[i].find(sigs[i]);
+      if (earlier != seen[i].end()) {
+        chosen[i] = per_profile[earlier->second][i];
         continue;
       }
-      ++stats.timing_cache_misses;
-      missed[i] = 1;
-    }
-    need[i] = timed_here;
-  }
-
-  size_t last = 0;
-  bool any = false;
-  for (size_t i = 0; i < count; ++i)
-    if (need[i]) {
-      last = i;
-      any = true;
-    }
-  if (any) {
-    runtime::cpu::register_subgraph_runner();
-    const auto frees = runtime::cpu::plan_frees(g);
-    std::unordered_map<std::string, Tensor> env;
-    uint32_t seed = 1;
-    for (const auto& ti : inputs) {
-      auto d = g.input_defaults.find(ti.name);
-      if (d != g.input_defaults.end())
-        env[ti.name] = d->second;
-      else
-        env[ti.name] = random_tensor(ti.dtype, opt_shape(ti, profile), seed++);
-    }
-    std::map<std::string, std::string> decided;  // signature -> tactic timed earlier in this build
-    size_t i = 0;
-    try {
-      std::vector<const Tensor*> ins;
-      std::vector<Tensor> outs;
-      for (; i <= last; ++i) {
-        ir::Node& n = g.nodes[i];
-        runtime::cpu::gather_inputs(g, n, env, ins);
-        auto known = need[i] ? decided.find(sigs[i]) : decided.end();
-        if (known != decided.end()) {  // a node with the same signature was just timed: same choice
-          n.tactic = known->second;
-          need[i] = 0;
-          missed[i] = 0;  // its cache entry is the one just recorded
+      seen[i].emplace(sigs[i], p);
+      if (cache) {
+        const TimingEntry* hit = cache->lookup(target, sigs[i]);
+        bool usable = false;
+        if (hit && (hit->timed() || !timed_here))
+          for (const auto& c : cands[i]) usable |= c.name == hit->tactic;
+        if (usable) {
+          chosen[i] = hit->tactic;
+          ++stats.timing_cache_hits;
+          continue;
         }
-        if (need[i]) {
-          Choice c = time_candidates(n, cands[i], ins, opt);
-          n.tactic = cands[i][c.best].name;
-          outs = std::move(c.outs);
-          ++stats.tactics_timed;
-          stats.tactic_candidates_timed += cands[i].size();
-          decided[sigs[i]] = n.tactic;
-          KILN_DEBUG("tactics: " << n.label() << ": " << timing_line(cands[i], c) << " -> " << n.tactic);
-          if (cache) cache->record(target, sigs[i], TimingEntry{n.tactic, c.ms[c.best] * 1e3,
-                                                                static_cast<int>(cands[i].size())});
-          need[i] = 0;
-          missed[i] = 0;
-        } else {
-          const ir::KernelFn* k = nullptr;
-          for (const auto& t : cands[i])
-            if (t.name == n.tactic) k = &t.run;
-          run_ms(k ? *k : cands[i].front().run, n, ins, outs);
-        }
-        for (size_t o = 0; o < n.outputs.size() && o < outs.size(); ++o)
-          if (!n.outputs[o].empty()) env[n.outputs[o]] = std::move(outs[o]);
-        for (const auto& v : frees[i]) env.erase(v);
-        if (progress && count > 50 && i % 50 == 0) progress(i, count);
+        ++stats.timing_cache_misses;
+        missed[i] = 1;
       }
-    } catch (const std::exception& e) {
-      KILN_WARN("build: tactic timing stopped at " << g.nodes[i].label() << " (" << e.what()
-                                                   << "); the nodes from there on keep their heuristic tactic");
+      need[i] = timed_here;
     }
-  }
-  if (cache)
+
+    size_t last = 0;
+    bool any = false;
     for (size_t i = 0; i < count; ++i)
-      if (missed[i])
-        cache->record(target, sigs[i], TimingEntry{g.nodes[i].tactic, -1, static_cast<int>(cands[i].size())});
+      if (need[i]) {
+        last = i;
+        any = true;
+      }
+    if (any) {
+      // The graph runs at this profile's opt shapes up to the last node to time; every node runs its choice so far.
+      runtime::cpu::register_subgraph_runner();
+      const auto frees = runtime::cpu::plan_frees(g);
+      std::unordered_map<std::string, Tensor> env;
+      uint32_t seed = 1;
+      for (const auto& ti : inputs) {
+        auto d = g.input_defaults.find(ti.name);
+        if (d != g.input_defaults.end())
+          env[ti.name] = d->second;
+        else
+          env[ti.name] = random_tensor(ti.dtype, opt_shape(ti, profile), seed++);
+      }
+      size_t i = 0;
+      try {
+        std::vector<const Tensor*> ins;
+        std::vector<Tensor> outs;
+        for (; i <= last; ++i) {
+          const ir::Node& n = g.nodes[i];
+          runtime::cpu::gather_inputs(g, n, env, ins);
+          auto known = need[i] ? decided.find(sigs[i]) : decided.end();
+          if (known != decided.end()) {  // a node with the same signature was just timed: same choice
+            chosen[i] = known->second;
+            need[i] = 0;
+            missed[i] = 0;  // its cache entry is the one just recorded
+          }
+          if (need[i]) {
+            Choice c = time_candidates(n, cands[i], ins, opt);
+            chosen[i] = cands[i][c.best].name;
+            outs = std::move(c.outs);
+            ++stats.tactics_timed;
+            stats.tactic_candidates_timed += cands[i].size();
+            decided[sigs[i]] = chosen[i];
+            KILN_DEBUG("tactics: " << n.label() << " (profile " << p << "): " << timing_line(cands[i], c) << " -> "
+                                   << chosen[i]);
+            if (cache) cache->record(target, sigs[i], TimingEntry{chosen[i], c.ms[c.best] * 1e3,
+                                                                  static_cast<int>(cands[i].size())});
+            need[i] = 0;
+            missed[i] = 0;
+          } else {
+            const ir::KernelFn* k = nullptr;
+            for (const auto& t : cands[i])
+              if (t.name == chosen[i]) k = &t.run;
+            run_ms(k ? *k : cands[i].front().run, n, ins, outs);
+          }
+          for (size_t o = 0; o < n.outputs.size() && o < outs.size(); ++o)
+            if (!n.outputs[o].empty()) env[n.outputs[o]] = std::move(outs[o]);
+          for (const auto& v : frees[i]) env.erase(v);
+          if (progress && count > 50 && i % 50 == 0) progress(p * count + i, ps.size() * count);
+        }
+      } catch (const std::exception& e) {
+        KILN_WARN("build: tactic timing stopped at " << g.nodes[i].label() << " (profile " << p << "; " << e.what()
+                                                     << "); the nodes from there on keep their heuristic tactic");
+      }
+    }
+    if (cache)
+      for (size_t i = 0; i < count; ++i)
+        if (missed[i])
+          cache->record(target, sigs[i], TimingEntry{chosen[i], -1, static_cast<int>(cands[i].size())});
+  }
+  set_profile_tactics(g, per_profile);
 }
 
 }  // namespace kiln::builder

@@ -1,6 +1,7 @@
-// The builder's "tactics" step on the CPU: for every node, the candidate tactics (runtime/cpu/cpu_tactics.h) are
-// looked up in the timing cache, or timed on the node's real inputs at the first profile's opt shapes, and the
-// winner is recorded in the node and the cache (docs/cpu.md).
+// The builder's "tactics" step on the CPU: for every profile and node, the candidate tactics
+// (runtime/cpu/cpu_tactics.h) are looked up in the timing cache, or timed on the node's real inputs at that profile's
+// opt shapes, and the winner is recorded in the profile's tactic list and the cache (docs/cpu.md). A node whose
+// signature under a profile equals an earlier profile's (static inputs, equal opt shapes) takes that choice again.
 //
 // Timing runs the graph once, node by node, on random non-zero inputs (floats in [-1, 1), integers 0 or 1, inputs
 // with a default take their default). A node with several candidates runs each once (warm-up), then all of them in
@@ -36,11 +37,14 @@ struct TacticTimingOptions {
   double ref_budget_ms = 0.5;
 };
 
-// Sets node.tactic for every node of `g` and fills stats.tactics_timed / timing_cache_hits / timing_cache_misses.
-// `cache` may be null (no timing cache); `inputs` are the engine's inputs and `profile` gives their opt shapes.
+// Chooses every node's tactic for every profile: `per_profile` receives one list per profile (cleared when all
+// agree, see set_profile_tactics) and node.tactic profile 0's choice. Fills stats.tactics_timed /
+// timing_cache_hits / timing_cache_misses (summed over the profiles). `cache` may be null (no timing cache);
+// `inputs` are the engine's inputs and `profiles` give their opt shapes (none: static shapes, unknown dims as 1).
 // `progress(done, total)` is called now and then.
-void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, const Profile& profile,
+void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, const std::vector<Profile>& profiles,
                         TimingCache* cache, const std::string& target, const TacticTimingOptions& opt,
-                        BuildStats& stats, const std::function<void(size_t, size_t)>& progress = nullptr);
+                        BuildStats& stats, std::vector<std::vector<std::string>>& per_profile,
+                        const std::function<void(size_t, size_t)>& progress = nullptr);
 
 }  // namespace kiln::builder

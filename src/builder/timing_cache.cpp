@@ -220,4 +220,18 @@ std::string timing_target(Target target, int device) {
   }
 }
 
+void set_profile_tactics(ir::Graph& g, std::vector<std::vector<std::string>>& per_profile) {
+  if (per_profile.empty()) return;
+  for (const auto& per : per_profile)
+    if (per.size() != g.nodes.size())
+      KILN_THROW(InvalidState, "tactics: a per-profile list has " << per.size() << " tactics for " << g.nodes.size()
+                                                                  << " nodes");
+  bool alike = true;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    g.nodes[i].tactic = per_profile[0][i];
+    for (const auto& per : per_profile) alike = alike && per[i] == per_profile[0][i];
+  }
+  if (alike) per_profile.clear();
+}
+
 }  // namespace kiln::builder

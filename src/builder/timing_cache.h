@@ -48,6 +48,11 @@ class TimingCache {
   std::map<std::pair<std::string, std::string>, TimingEntry> entries_;  // (target, signature) -> entry
 };
 
+// The tactics steps' result (per profile, per node of `g`): node.tactic becomes profile 0's choice, and `per_profile`
+// is cleared when every profile chose alike (the engine then stores the single-tactic form; EngineImpl's
+// profile_tactics).
+void set_profile_tactics(ir::Graph& g, std::vector<std::vector<std::string>>& per_profile);
+
 // A node's tactic signature: op, domain, opset, input dtypes and shapes, attributes, layout.
 std::string tactic_signature(const ir::Graph& g, const ir::Node& n);
 // The timing target: "cpu:<CPU model> (<N> threads)" or "cuda:<GPU name> (sm_XX), cuBLASLt <v>, cuDNN <v>", so

@@ -232,6 +232,19 @@ int kiln_engine_build(const char* onnx_path, const kiln_build_config* config, ki
     h->stats.tactics_timed = stats.tactics_timed;
     h->stats.timing_cache_hits = stats.timing_cache_hits;
     h->stats.timing_cache_misses = stats.timing_cache_misses;
+    h->stats.tactic_candidates_timed = stats.tactic_candidates_timed;
+    h->stats.profiles_seconds = stats.profiles_s;
+    h->stats.passes_seconds = stats.passes_s;
+    h->stats.tactics_seconds = stats.tactics_s;
+    h->stats.total_seconds = stats.total_s;
+    h->stats.profiles = h->engine.profiles().size();
+    for (const kiln::NodeInfo& n : h->engine.nodes()) {
+      bool differs = false;
+      for (const auto& t : n.profile_tactics) differs |= t != n.tactic;
+      h->stats.per_profile_tactic_nodes += differs;
+    }
+    h->timing_cache = stats.timing_cache;
+    h->stats.timing_cache = h->timing_cache.c_str();
     *out = h;
   });
 }
@@ -337,6 +350,7 @@ int kiln_engine_build_stats(const kiln_engine* engine, kiln_build_stats* out) {
     need(engine, "engine");
     need(out, "out");
     *out = engine->stats;
+    if (!out->timing_cache) out->timing_cache = "";
   });
 }
 

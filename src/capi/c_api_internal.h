@@ -17,6 +17,7 @@ struct kiln_build_config {
 struct kiln_engine {
   kiln::Engine engine;
   kiln_build_stats stats{};
+  std::string timing_cache;  // stats.timing_cache points here
   std::string target, precision;
   std::vector<std::vector<int64_t>> in_dims, out_dims;
 };

@@ -69,9 +69,10 @@ Header parse_front(const char* data, size_t size, const std::string& origin) {
   if (size < 12) truncated(origin, size, kMinFileSize, " (the file ends inside the preamble)");
   Header h;
   h.format_version = codec::load_u32(data + 8);
-  if (h.format_version != kFormatVersion)
+  if (h.format_version < kOldestFormatVersion || h.format_version > kFormatVersion)
     KILN_THROW(PlanMismatch, "kiln plan '" << origin << "' has format version " << h.format_version
-                                           << ", this kiln reads " << kFormatVersion << "; rebuild the plan");
+                                           << ", this kiln reads " << kOldestFormatVersion << " to " << kFormatVersion
+                                           << "; rebuild the plan");
   if (size < kPreambleSize) truncated(origin, size, kMinFileSize, " (the file ends inside the preamble)");
   uint64_t header_len = codec::load_u32(data + 12);
   h.file_size = codec::load_u64(data + 16);
@@ -149,7 +150,7 @@ std::shared_ptr<detail::EngineImpl> read_plan(const char* data, size_t size, std
   e->kiln_version = h.kiln_version;
   e->build_id = h.build_id;
   codec::Reader mr(meta, static_cast<size_t>(meta_len), meta_start, origin, "metadata");
-  body::read_engine_body(mr, blob, *e);
+  body::read_engine_body(mr, blob, *e, h.format_version);
   return e;
 }
 
@@ -160,8 +161,11 @@ bool target_supported(const std::string& target) {
   return kiln::built_with_cuda() && target.rfind("cuda:sm_", 0) == 0 && target.size() > 8;
 }
 
-std::string serialize(const detail::EngineImpl& e) {
+std::string serialize(const detail::EngineImpl& e, uint32_t format_version) {
   namespace d = plan_file_detail;
+  if (format_version < kOldestFormatVersion || format_version > kFormatVersion)
+    KILN_THROW(InvalidArgument, "plan format version " << format_version << ": this kiln writes "
+                                                       << kOldestFormatVersion << " to " << kFormatVersion);
   codec::Writer head;
   head.str(e.kiln_version.empty() ? std::string(kiln::version()) : e.kiln_version);
   head.str(e.build_id.empty() ? std::string(kiln::build_id()) : e.build_id);
@@ -170,7 +174,7 @@ std::string serialize(const detail::EngineImpl& e) {
 
   codec::Writer meta;
   body::TensorSink sink;
-  body::write_engine_body(meta, e, sink);
+  body::write_engine_body(meta, e, sink, format_version);
 
   codec::Writer w;
   uint64_t meta_start = kPreambleSize + head.size() + 3 * 8;
@@ -178,7 +182,7 @@ std::string serialize(const detail::EngineImpl& e) {
   uint64_t file_size = blob_offset + sink.blob_size + kChecksumSize;
   w.bytes().reserve(static_cast<size_t>(file_size));
   w.raw(kMagic, sizeof(kMagic));
-  w.u32(kFormatVersion);
+  w.u32(format_version);
   w.count(head.size(), "header bytes");
   w.u64(file_size);
   w.raw(head.bytes().data(), head.size());

@@ -9,7 +9,8 @@
 namespace kiln::plan {
 
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
-constexpr uint32_t kFormatVersion = 2;  // 2: input defaults (ONNX IR >= 4 overridable inputs)
+constexpr uint32_t kFormatVersion = 3;  // 2: input defaults (ONNX IR >= 4 overridable inputs); 3: per-profile tactics
+constexpr uint32_t kOldestFormatVersion = 2;  // the oldest format this kiln still reads
 constexpr size_t kWeightAlignment = 64;
 // Fixed preamble: magic (8), u32 format version, u32 header length, u64 file size.
 constexpr size_t kPreambleSize = 24;
@@ -37,9 +38,12 @@ struct ReadOptions {
 };
 
 // Writes e.kiln_version / e.build_id into the header (kiln::version() / kiln::build_id() when empty).
-std::string serialize(const detail::EngineImpl& e);
+// `format_version` kOldestFormatVersion..kFormatVersion (older formats for compatibility tests; InvalidArgument when
+// the engine holds what that format cannot, such as per-profile tactics in format 2).
+std::string serialize(const detail::EngineImpl& e, uint32_t format_version = kFormatVersion);
 // `origin` (a path or "<memory>") is named in errors. Integrity on truncation/corruption/checksum,
-// PlanMismatch on foreign magic, format version, kiln build id or target.
+// PlanMismatch on foreign magic, format version (outside kOldestFormatVersion..kFormatVersion), kiln build id or
+// target.
 // This overload copies `bytes` once into a 64-byte aligned buffer that the weight tensors view.
 std::shared_ptr<detail::EngineImpl> deserialize(const std::string& bytes, const std::string& origin);
 // Weight tensors view `bytes` directly (no copy): keep memory near the plan size.

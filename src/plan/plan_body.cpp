@@ -351,7 +351,7 @@ uint64_t TensorSink::add(const Tensor& t) {
   return off;
 }
 
-void write_engine_body(codec::Writer& w, const detail::EngineImpl& e, TensorSink& sink) {
+void write_engine_body(codec::Writer& w, const detail::EngineImpl& e, TensorSink& sink, uint32_t format_version) {
   namespace d = plan_body_detail;
   d::put_graph(w, e.graph, sink, 0);
   d::put_infos(w, e.inputs);
@@ -368,9 +368,25 @@ void write_engine_body(codec::Writer& w, const detail::EngineImpl& e, TensorSink
     }
   }
   w.str(e.model_hash);
+  if (format_version < 3) {
+    if (!e.profile_tactics.empty())
+      KILN_THROW(InvalidArgument, "plan format " << format_version << " cannot hold per-profile tactics");
+    return;
+  }
+  // Format 3: per-profile tactics, none (every profile runs node.tactic) or one list per profile, one name per node.
+  if (!e.profile_tactics.empty() && e.profile_tactics.size() != e.profiles.size())
+    KILN_THROW(InvalidArgument, "plan: " << e.profile_tactics.size() << " per-profile tactic lists for "
+                                         << e.profiles.size() << " profiles");
+  w.count(e.profile_tactics.size(), "profile tactic lists");
+  for (const auto& per : e.profile_tactics) {
+    if (per.size() != e.graph.nodes.size())
+      KILN_THROW(InvalidArgument, "plan: a per-profile tactic list has " << per.size() << " names for "
+                                                                          << e.graph.nodes.size() << " nodes");
+    d::put_strings(w, per, "profile tactics");
+  }
 }
 
-void read_engine_body(codec::Reader& r, const Blob& blob, detail::EngineImpl& e) {
+void read_engine_body(codec::Reader& r, const Blob& blob, detail::EngineImpl& e, uint32_t format_version) {
   namespace d = plan_body_detail;
   ir::GraphPtr g = d::get_graph(r, blob, 0);
   e.graph = std::move(*g);
@@ -379,6 +395,27 @@ void read_engine_body(codec::Reader& r, const Blob& blob, detail::EngineImpl& e)
   e.outputs = d::get_infos(r);
   e.profiles = d::get_profiles(r);
   e.model_hash = r.str("model hash");
+  if (format_version >= 3) {
+    const size_t lists = r.count("profile tactic lists", 4);
+    if (lists != 0 && lists != e.profiles.size())
+      r.fail(std::to_string(lists) + " per-profile tactic lists for " + std::to_string(e.profiles.size()) +
+             " profiles");
+    e.profile_tactics.resize(lists);
+    for (size_t p = 0; p < lists; ++p) {
+      const size_t n = r.count("profile tactics", d::kMinStr);
+      if (n != e.graph.nodes.size())
+        r.fail("profile " + std::to_string(p) + ": " + std::to_string(n) + " tactics for " +
+               std::to_string(e.graph.nodes.size()) + " nodes");
+      std::vector<std::string>& per = e.profile_tactics[p];
+      per.reserve(n);
+      for (size_t i = 0; i < n; ++i) per.push_back(r.str("profile tactic"));
+    }
+    if (lists)
+      for (size_t i = 0; i < e.graph.nodes.size(); ++i)
+        if (e.profile_tactics[0][i] != e.graph.nodes[i].tactic)
+          r.fail("profile 0's tactic of node " + std::to_string(i) + " ('" + e.profile_tactics[0][i] +
+                 "') differs from the node's ('" + e.graph.nodes[i].tactic + "')");
+  }
   r.expect_end();
 }
 

@@ -1,4 +1,5 @@
-// Plan metadata section: the graph (recursively, with subgraphs), tensor infos, profiles, model hash.
+// Plan metadata section: the graph (recursively, with subgraphs), tensor infos, profiles, model hash, per-profile
+// tactics (format 3).
 // Tensors (initializers and tensor attributes, at any subgraph depth) are written as references into
 // the weights blob; their bytes go to the blob in the order they are met.
 #pragma once
@@ -28,8 +29,10 @@ struct Blob {
   std::shared_ptr<const void> owner;  // keeps the plan bytes alive for the tensor views
 };
 
-void write_engine_body(codec::Writer& w, const detail::EngineImpl& e, TensorSink& sink);
-// Fills graph, inputs, outputs, profiles and model_hash of `e`. Integrity on any inconsistency.
-void read_engine_body(codec::Reader& r, const Blob& blob, detail::EngineImpl& e);
+// `format_version` 2 has no per-profile tactics (InvalidArgument when `e` has some); 3 adds them.
+void write_engine_body(codec::Writer& w, const detail::EngineImpl& e, TensorSink& sink, uint32_t format_version);
+// Fills graph, inputs, outputs, profiles, model_hash and (format 3) profile_tactics of `e`. Integrity on any
+// inconsistency.
+void read_engine_body(codec::Reader& r, const Blob& blob, detail::EngineImpl& e, uint32_t format_version);
 
 }  // namespace kiln::plan::body

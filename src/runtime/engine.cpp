@@ -13,6 +13,18 @@
 
 namespace kiln {
 
+namespace detail {
+int profile_for_shapes(const EngineImpl& e, const std::vector<Shape>& by_graph_input) {
+  if (e.profiles.empty()) return -1;
+  std::map<std::string, Shape> shapes;
+  for (size_t k = 0; k < e.graph.inputs.size() && k < by_graph_input.size(); ++k)
+    shapes[e.graph.inputs[k]] = by_graph_input[k];
+  for (size_t p = 0; p < e.profiles.size(); ++p)
+    if (e.profiles[p].contains(shapes)) return static_cast<int>(p);
+  return -1;
+}
+}  // namespace detail
+
 Engine Engine::load(const std::string& path) {
   ir::register_all_ops();
   // The weight tensors view this one buffer: memory stays near the plan size.
@@ -80,7 +92,12 @@ std::vector<NodeInfo> Engine::nodes() const {
   std::vector<NodeInfo> v;
   for (size_t i = 0; i < impl_->graph.nodes.size(); ++i) {
     const ir::Node& n = impl_->graph.nodes[i];
-    NodeInfo ni{n.name, n.op_type, "", n.tactic};
+    NodeInfo ni;
+    ni.name = n.name;
+    ni.op = n.op_type;
+    ni.tactic = n.tactic;
+    for (size_t p = 0; p < impl_->profile_tactics.size(); ++p)
+      ni.profile_tactics.push_back(impl_->tactic_of(i, static_cast<int>(p)));
     if (!n.outputs.empty())
       if (const ir::ValueType* t = impl_->graph.type_of(n.outputs[0])) ni.dtype = dtype_name(t->dtype);
     ni.gemm_like = (n.domain.empty() && ir::is_gemm_like(n.op_type)) || (n.domain == "kiln" && n.op_type == "FusedMatMul");

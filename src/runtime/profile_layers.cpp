@@ -95,6 +95,7 @@ LayerProfile profile_layers(const Engine& engine, const TensorMap& inputs, const
 
   LayerProfile prof;
   prof.iterations = options.iterations;
+  prof.profile = ctx.last_profile();
   std::vector<std::vector<double>> per_run;  // per profiled run, per node
   std::vector<double> whole;
   if (cuda) {
@@ -143,7 +144,11 @@ LayerProfile profile_layers(const Engine& engine, const TensorMap& inputs, const
     l.name = nodes[i].name.empty() ? nodes[i].op + "_" + std::to_string(i) : nodes[i].name;
     l.op = nodes[i].op;
     l.dtype = nodes[i].dtype;
-    l.tactic = nodes[i].tactic;
+    // The tactic the profiled runs used: that of the profile the inputs select.
+    const auto& per = nodes[i].profile_tactics;
+    l.tactic = prof.profile >= 0 && static_cast<size_t>(prof.profile) < per.size()
+                   ? per[static_cast<size_t>(prof.profile)]
+                   : nodes[i].tactic;
     std::vector<double> t;
     for (const auto& run : per_run)
       if (i < run.size()) t.push_back(std::max(run[i], 0.0));

@@ -62,6 +62,13 @@ class KilnCtypesTest(unittest.TestCase):
         bs = e.build_stats()
         self.assertGreater(bs["build_seconds"], 0)
         self.assertGreater(bs["nodes"], 0)
+        # The timing fields of kiln::BuildStats, through the C struct.
+        self.assertGreaterEqual(bs["tactic_candidates_timed"], 2 * bs["tactics_timed"])
+        self.assertGreater(bs["total_seconds"], 0)
+        self.assertLessEqual(bs["tactics_seconds"], bs["total_seconds"])
+        self.assertEqual(bs["profiles"], 1)
+        self.assertEqual(bs["per_profile_tactic_nodes"], 0)
+        self.assertIsInstance(bs["timing_cache"], str)
         self.assertGreater(e.memory_info()["weights_bytes"], 0)
 
     def test_run_matches_onnxruntime(self):

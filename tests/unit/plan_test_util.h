@@ -237,6 +237,7 @@ inline void expect_engine_eq(const detail::EngineImpl& a, const detail::EngineIm
   expect_infos_eq(a.inputs, b.inputs);
   expect_infos_eq(a.outputs, b.outputs);
   EXPECT_EQ(a.profiles, b.profiles);
+  EXPECT_EQ(a.profile_tactics, b.profile_tactics);
   EXPECT_EQ(a.target, b.target);
   EXPECT_EQ(a.precision, b.precision);
   EXPECT_EQ(a.kiln_version, b.kiln_version);

@@ -50,6 +50,12 @@ TEST(BackendTimingCache, BuildRecordsThenReusesItsChoices) {
     EXPECT_GE(s["tactic_candidates_timed"].get<size_t>(), 2 * s["tactics_timed"].get<size_t>());
   }
   for (const char* phase : {"profiles", "passes", "tactics", "total"}) EXPECT_GE(s["phase_s"][phase].get<double>(), 0.0);
+  // Per profile, the tactic of every GEMM-like node (one profile here: no node differs).
+  ASSERT_TRUE(s["tactics_by_profile"].is_array());
+  ASSERT_EQ(s["tactics_by_profile"].size(), 1u);
+  EXPECT_GT(s["tactics_by_profile"][0].size(), 0u);
+  for (const auto& el : s["tactics_by_profile"][0].items()) EXPECT_FALSE(el.value().get<std::string>().empty()) << el.key();
+  EXPECT_EQ(s["nodes_with_per_profile_tactics"], 0);
   for (const auto& e : file["entries"]) {
     EXPECT_FALSE(e["tactic"].get<std::string>().empty());
     if (backend_test::on_cuda()) {  // KILN_TEST_DEVICE=cuda:N: CUDA tactics, keyed by the GPU

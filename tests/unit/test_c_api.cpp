@@ -123,6 +123,19 @@ TEST(CApi, DemoCnnMatchesTheCppApiAndSurvivesSaveLoad) {
   EXPECT_GT(bs.build_seconds, 0.0);
   EXPECT_GT(bs.load_seconds, 0.0);
   EXPECT_GT(bs.nodes, 0u);
+  // The timing fields of kiln::BuildStats (CPU tactics are timed at the default optimization level).
+  EXPECT_GT(bs.tactics_timed, 0u);
+  EXPECT_GE(bs.tactic_candidates_timed, 2 * bs.tactics_timed);
+  EXPECT_GT(bs.total_seconds, 0.0);
+  EXPECT_GT(bs.tactics_seconds, 0.0);
+  EXPECT_GE(bs.passes_seconds, 0.0);
+  EXPECT_GE(bs.profiles_seconds, 0.0);
+  EXPECT_LE(bs.profiles_seconds + bs.passes_seconds + bs.tactics_seconds, bs.total_seconds + 1e-6);
+  EXPECT_LE(bs.total_seconds, bs.build_seconds + 1e-6);
+  EXPECT_EQ(bs.profiles, 1u);
+  EXPECT_EQ(bs.per_profile_tactic_nodes, 0u);
+  ASSERT_NE(bs.timing_cache, nullptr);
+  EXPECT_STREQ(bs.timing_cache, "");  // no timing-cache file was given
   kiln_engine_memory mem{};
   ASSERT_KILN_OK(kiln_engine_memory_info(d.engine, &mem));
   EXPECT_GT(mem.weights_bytes, 0u);
@@ -183,6 +196,10 @@ TEST(CApi, DemoCnnMatchesTheCppApiAndSurvivesSaveLoad) {
   kiln_build_stats bs2{};
   ASSERT_KILN_OK(kiln_engine_build_stats(e2, &bs2));
   EXPECT_EQ(bs2.nodes, 0u) << "a loaded engine has no build stats";
+  EXPECT_EQ(bs2.tactic_candidates_timed, 0u);
+  EXPECT_EQ(bs2.total_seconds, 0.0);
+  ASSERT_NE(bs2.timing_cache, nullptr);
+  EXPECT_STREQ(bs2.timing_cache, "");
   kiln_context* c2 = nullptr;
   ASSERT_KILN_OK(kiln_context_create(e2, -1, 0, &c2));
   kiln_engine_destroy(e2);  // the context keeps the engine alive

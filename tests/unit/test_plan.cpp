@@ -179,10 +179,13 @@ TEST(Plan, OtherFormatVersionIsPlanMismatch) {
   std::string s = plan::serialize(make_engine());
   s[8] = static_cast<char>(plan::kFormatVersion + 1);
   std::string want = "format version " + std::to_string(plan::kFormatVersion + 1) + ", this kiln reads " +
-                     std::to_string(plan::kFormatVersion);
+                     std::to_string(plan::kOldestFormatVersion) + " to " + std::to_string(plan::kFormatVersion);
   expect_load_error(s, ErrorCode::PlanMismatch, {want, "model.kiln"});
   // Checked before anything else but the magic: a truncated future plan still reports the version.
   expect_load_error(s.substr(0, 12), ErrorCode::PlanMismatch, {want});
+  // Older than the oldest format still read.
+  s[8] = static_cast<char>(plan::kOldestFormatVersion - 1);
+  expect_load_error(s, ErrorCode::PlanMismatch, {"format version " + std::to_string(plan::kOldestFormatVersion - 1)});
 }
 
 TEST(Plan, OtherBuildIdIsPlanMismatch) {

@@ -14,6 +14,13 @@ namespace kiln::test_plan_seeds_cpp {
 std::vector<std::pair<std::string, detail::EngineImpl>> seeds() {
   std::vector<std::pair<std::string, detail::EngineImpl>> v;
   v.emplace_back("full.kiln", plan_test::make_engine());
+  detail::EngineImpl per = plan_test::make_engine();  // per-profile tactics (format 3)
+  for (size_t p = 0; p < per.profiles.size(); ++p) {
+    std::vector<std::string> t;
+    for (const auto& n : per.graph.nodes) t.push_back(p == 0 ? n.tactic : n.tactic + "#p1");
+    per.profile_tactics.push_back(t);
+  }
+  v.emplace_back("profile_tactics.kiln", per);
   v.emplace_back("empty.kiln", plan_test::make_empty_engine());
   detail::EngineImpl sub = plan_test::make_empty_engine();
   sub.graph = *plan_test::branch_graph("nest", 4);

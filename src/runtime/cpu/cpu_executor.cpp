@@ -108,6 +108,16 @@ CpuExecutor::CpuExecutor(std::shared_ptr<const detail::EngineImpl> engine) : eng
   register_subgraph_runner();
   const ir::Graph& g = engine_->graph;
   for (const auto& n : g.nodes) kernels_.push_back(find_tactic(n));
+  // Engines whose profiles chose differently: one kernel table per profile (run() picks the one its shapes select).
+  for (size_t p = 0; p < engine_->profile_tactics.size(); ++p) {
+    std::vector<ir::KernelFn> ks;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      ir::Node n = g.nodes[i];
+      n.tactic = engine_->tactic_of(i, static_cast<int>(p));
+      ks.push_back(find_tactic(n));
+    }
+    profile_kernels_.push_back(std::move(ks));
+  }
   std::unordered_map<std::string, int> slot;
   auto slot_of = [&](const std::string& name) {
     auto it = slot.find(name);
@@ -162,6 +172,13 @@ TensorMap CpuExecutor::run(const TensorMap& inputs) {
     if (it == inputs.end()) KILN_THROW(InvalidArgument, "missing input '" << name << "'");
     env[static_cast<size_t>(s)] = it->second;
   }
+  const std::vector<ir::KernelFn>* kernels = &kernels_;
+  if (!profile_kernels_.empty()) {
+    std::vector<Shape> key;
+    for (const auto& [name, s] : inputs_) key.push_back(env[static_cast<size_t>(s)].shape());
+    const int p = detail::profile_for_shapes(*engine_, key);
+    if (p >= 0 && static_cast<size_t>(p) < profile_kernels_.size()) kernels = &profile_kernels_[static_cast<size_t>(p)];
+  }
   std::vector<const Tensor*> ins;
   std::vector<Tensor> outs;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -182,10 +199,10 @@ TensorMap CpuExecutor::run(const TensorMap& inputs) {
     outs.assign(n.outputs.size(), Tensor());
     if (profiling_) {
       const auto t0 = std::chrono::steady_clock::now();
-      kernels_[i](n, ins, outs);
+      (*kernels)[i](n, ins, outs);
       node_ms_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     } else {
-      kernels_[i](n, ins, outs);
+      (*kernels)[i](n, ins, outs);
     }
     for (size_t o = 0; o < st.outs.size(); ++o)
       if (st.outs[o] >= 0) env[static_cast<size_t>(st.outs[o])] = std::move(outs[o]);

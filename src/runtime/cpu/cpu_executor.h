@@ -1,4 +1,5 @@
-// Runs an engine's graph on the CPU, node by node, with the tactic each node records.
+// Runs an engine's graph on the CPU, node by node, with the tactic each node records (or, for an engine with
+// per-profile tactics, the tactic of the profile the run's input shapes select).
 // Intermediate tensors are released after their last use. Values live in numbered slots resolved once, when the
 // executor is made, so a run does no name lookups (graphs of a thousand small nodes spend real time there).
 #pragma once
@@ -33,7 +34,8 @@ class CpuExecutor {
     std::vector<int> frees;  // slots dead after this node
   };
   std::shared_ptr<const detail::EngineImpl> engine_;
-  std::vector<ir::KernelFn> kernels_;  // per node
+  std::vector<ir::KernelFn> kernels_;  // per node (node.tactic)
+  std::vector<std::vector<ir::KernelFn>> profile_kernels_;  // per profile, per node (EngineImpl::profile_tactics)
   std::vector<Step> steps_;            // per node
   std::vector<std::pair<std::string, int>> inputs_;    // graph input -> slot
   std::vector<std::pair<std::string, Operand>> outputs_;  // graph output -> constant or slot

@@ -78,6 +78,25 @@ bool max_shape(const detail::EngineImpl& e, const Profile& p, const std::string&
   return false;
 }
 
+// Per profile, copies of the graph's nodes carrying that profile's tactics (empty: one tactic per node). Copies are
+// cheap: attributes' tensors and subgraphs are shared.
+std::vector<std::vector<ir::Node>> nodes_per_profile(const detail::EngineImpl& e) {
+  std::vector<std::vector<ir::Node>> out(e.profile_tactics.size());
+  for (size_t p = 0; p < e.profile_tactics.size(); ++p) {
+    out[p] = e.graph.nodes;
+    for (size_t i = 0; i < out[p].size(); ++i) out[p][i].tactic = e.tactic_of(i, static_cast<int>(p));
+  }
+  return out;
+}
+
+// The node copies for a run at these input shapes: those of the profile it selects, null for node.tactic.
+const std::vector<ir::Node>* nodes_for(const detail::EngineImpl& e, const std::vector<std::vector<ir::Node>>& per,
+                                       const std::vector<Shape>& key) {
+  if (per.empty()) return nullptr;
+  const int p = detail::profile_for_shapes(e, key);
+  return p >= 0 && static_cast<size_t>(p) < per.size() ? &per[static_cast<size_t>(p)] : nullptr;
+}
+
 }  // namespace
 
 CudaExecutor::Impl::~Impl() {
@@ -121,6 +140,7 @@ void CudaExecutor::Impl::activate() {
   st.device = "cuda:" + std::to_string(device);
   st.weight_bytes = weights->bytes;
   top = std::make_unique<GraphIndex>(engine->graph);
+  nodes_by_profile = nodes_per_profile(*engine);
   for (const auto& name : engine->graph.inputs) {
     const ir::ValueType* t = engine->graph.type_of(name);
     auto d = engine->graph.input_defaults.find(name);
@@ -170,6 +190,7 @@ const Instance& CudaExecutor::Impl::plan_for(const ShapeKey& key) {
     for (size_t k = 0; k < key.size(); ++k) types.push_back(ir::ValueType::of(input_dtype[k], key[k]));
     InstanceOptions o;
     o.workspace_cap = target.workspace_cap;
+    o.nodes = nodes_for(*engine, nodes_by_profile, key);  // the tactics of the profile these shapes select
     it = instances.emplace(key, build_instance(*top, types, o)).first;
   }
   return *it->second;
@@ -421,19 +442,23 @@ MemoryInfo plan_memory_info(const detail::EngineImpl& e) {
   register_all_cuda_kernels();
   const CudaTarget target = parse_cuda_target(e.target);
   const GraphIndex idx(e.graph);
+  const std::vector<std::vector<ir::Node>> per = nodes_per_profile(e);
   MemoryInfo info;
   for (const Profile& p : e.profiles) {
     std::vector<ir::ValueType> types;
+    std::vector<Shape> key;
     bool known = true;
     for (const auto& name : e.graph.inputs) {
       Shape s;
       known &= max_shape(e, p, name, s);
       const ir::ValueType* t = e.graph.type_of(name);
       types.push_back(ir::ValueType::of(t ? t->dtype : DType::Float32, s));
+      key.push_back(s);
     }
     if (!known) continue;
     InstanceOptions o;
     o.workspace_cap = target.workspace_cap;
+    o.nodes = nodes_for(e, per, key);
     auto inst = build_instance(idx, types, o);
     info.planned_arena_bytes = std::max(info.planned_arena_bytes, inst->plan.total);
     info.activation_bytes = std::max(info.activation_bytes, inst->plan.sum);

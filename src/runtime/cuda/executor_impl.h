@@ -66,6 +66,9 @@ struct CudaExecutor::Impl {
   std::shared_ptr<const DeviceWeights> weights;
 
   std::unique_ptr<GraphIndex> top;
+  // Per profile: the graph's nodes with that profile's tactics (EngineImpl::profile_tactics); empty when the engine
+  // has one tactic per node. Instances point into these.
+  std::vector<std::vector<ir::Node>> nodes_by_profile;
   std::vector<DType> input_dtype;         // per graph input: its type in the graph, else the first run's
   std::vector<uint8_t> input_dtype_known;
   std::map<ShapeKey, std::unique_ptr<Instance>> instances;

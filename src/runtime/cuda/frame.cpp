@@ -119,7 +119,7 @@ void CudaExecutor::Impl::execute(Frame& f) {
 
 void CudaExecutor::Impl::launch(Frame& f, size_t i, const CudaTactic& t, void* ws, size_t ws_bytes, bool presets) {
   const GraphIndex& idx = *f.inst->idx;
-  const ir::Node& n = idx.graph->nodes[i];
+  const ir::Node& n = f.inst->node(i);  // with the active profile's tactic
   KernelArgs args{n, {}, {}, {}};
   for (int v : idx.node_in[i]) {
     if (v < 0) {
@@ -168,7 +168,7 @@ void CudaExecutor::Impl::launch(Frame& f, size_t i, const CudaTactic& t, void* w
 
 void CudaExecutor::Impl::run_dynamic_step(Frame& f, size_t i) {
   const GraphIndex& idx = *f.inst->idx;
-  const ir::Node& n = idx.graph->nodes[i];
+  const ir::Node& n = f.inst->node(i);  // with the active profile's tactic
   const auto& ins = idx.node_in[i];
   std::vector<ir::ValueType> in_t(ins.size());
   std::vector<const ir::ValueType*> in_p(ins.size(), nullptr);

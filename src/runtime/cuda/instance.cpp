@@ -74,6 +74,7 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
   auto inst = std::make_unique<Instance>();
   Instance& I = *inst;
   I.idx = &idx;
+  if (opts.nodes && opts.nodes->size() == g.nodes.size()) I.nodes = opts.nodes;
   I.shapes = infer_instance(idx, input_types);
   const size_t nv = idx.names.size(), nn = g.nodes.size();
   const int64_t end = static_cast<int64_t>(nn) + 1;  // time of the outputs' read-back
@@ -84,7 +85,7 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
   // View ops with static shapes take their input's buffer (no kernel; their other inputs are not read).
   std::vector<uint8_t> alias(nn, 0);
   for (size_t i = 0; i < nn; ++i) {
-    const ir::Node& n = g.nodes[i];
+    const ir::Node& n = I.node(i);
     if (I.shapes.host_node[i] || !I.shapes.static_node[i] || !is_view_op(n) || idx.node_in[i].empty() ||
         idx.node_in[i][0] < 0 || idx.node_out[i].empty() || idx.node_out[i][0] < 0)
       continue;
@@ -131,7 +132,7 @@ std::unique_ptr<Instance> build_instance(const GraphIndex& idx, const std::vecto
   };
   std::vector<ir::ValueType> in_t, out_t;
   for (size_t i = 0; i < nn; ++i) {
-    const ir::Node& n = g.nodes[i];
+    const ir::Node& n = I.node(i);
     Step& s = I.steps[i];
     const int64_t t = static_cast<int64_t>(i) + 1;
     if (I.shapes.host_node[i]) {

@@ -34,10 +34,16 @@ struct Step {
 struct InstanceOptions {
   size_t workspace_cap = 0;      // BuildConfig::workspace_size (0: none)
   bool inputs_in_arena = true;   // graph inputs get arena slots (the top-level graph); false for subgraphs
+  // Per node of the graph: copies carrying the active profile's tactics (EngineImpl::profile_tactics), kept alive
+  // by the caller as long as the instance; null: the graph's own nodes (node.tactic).
+  const std::vector<ir::Node>* nodes = nullptr;
 };
 
 struct Instance {
   const GraphIndex* idx = nullptr;
+  const std::vector<ir::Node>* nodes = nullptr;  // InstanceOptions::nodes
+  // Node i as its steps run it: with the tactic of the profile this instance was planned for.
+  const ir::Node& node(size_t i) const { return nodes ? (*nodes)[i] : idx->graph->nodes[i]; }
   InstanceShapes shapes;
   std::vector<Step> steps;           // per node
   std::vector<Place> place;          // per value
