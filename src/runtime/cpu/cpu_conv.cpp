@@ -1,14 +1,16 @@
 // Conv CPU tactics (float32; float16 / bfloat16 computed in float32 and rounded on store):
-//  - "im2col_blas": per image and group, the input windows are unrolled into a [Cg*k, out positions] matrix
-//    (skipped for 1x1 convolutions with stride 1 and no padding, where the input already is that matrix) and
-//    multiplied by the [Mg, Cg*k] weights through OpenBLAS. Work items are (image, group, tile of output positions),
-//    split over kiln's threads.
+//  - "im2col_blas": per group, the input windows of all images are unrolled into a [Cg*k, N * out positions]
+//    matrix, in tiles (skipped for a tile inside one image of a 1x1 convolution with stride 1 and no padding, where
+//    the input already is that matrix), and multiplied by the [Mg, Cg*k] weights through OpenBLAS: a batch of small
+//    maps is one wide GEMM. Work items (group, column tile, block of output channels) go to the threads that
+//    threads_for_work grants the node (im2col_split).
 //  - "direct" and "direct_dw" (depthwise): 1-D / 2-D convolutions without unrolling (cpu_conv_direct.cpp).
 #include <algorithm>
 #include <cstring>
 
 #include "runtime/cpu/cpu_conv.h"
 #include "runtime/cpu/cpu_blas.h"
+#include "runtime/cpu/cpu_math.h"
 #include "runtime/cpu/cpu_tactics.h"
 #include "runtime/cpu/cpu_util.h"
 #include "runtime/cpu/thread_pool.h"
@@ -49,15 +51,15 @@ bool conv_args(const ir::Node& n, const std::vector<const Tensor*>& in, ConvArgs
   return true;
 }
 
-// col[r, j - p0] for r in [0, Cg*k_sp), out positions j in [p0, p1); row stride p1 - p0.
-void im2col(const float* x, const Window3& w, int64_t Cg, int64_t p0, int64_t p1, float* col) {
+// col[r * ld + j - p0] for r in [0, Cg*k_sp), out positions j in [p0, p1) of one image.
+void im2col(const float* x, const Window3& w, int64_t Cg, int64_t p0, int64_t p1, float* col, int64_t ld) {
   const int64_t pt = p1 - p0, in_sp = w.in[0] * w.in[1] * w.in[2];
   for (int64_t c = 0; c < Cg; ++c) {
     const float* xc = x + c * in_sp;
     for (int64_t k0 = 0; k0 < w.k[0]; ++k0)
       for (int64_t k1 = 0; k1 < w.k[1]; ++k1)
         for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
-          float* dst = col + (((c * w.k[0] + k0) * w.k[1] + k1) * w.k[2] + k2) * pt;
+          float* dst = col + (((c * w.k[0] + k0) * w.k[1] + k1) * w.k[2] + k2) * ld;
           int64_t o2 = p0 % w.out[2], o1 = (p0 / w.out[2]) % w.out[1], o0 = p0 / (w.out[2] * w.out[1]);
           const int64_t base2 = k2 * w.d[2] - w.pb[2];
           for (int64_t j = 0; j < pt;) {
@@ -90,10 +92,69 @@ void im2col(const float* x, const Window3& w, int64_t Cg, int64_t p0, int64_t p1
   }
 }
 
+// Small maps (short output rows): im2col row by row costs more than the GEMM. The input is first copied once into
+// zero-padded planes, then each unrolled row is a gather through a per-tile table of window origins (no bounds
+// checks, any stride / dilation): col[(c, kh, kw), j] = xpad[c][origin[j] + kh * dh * Wp + kw * dw].
+struct PadGeom {
+  int64_t Hp = 0, Wp = 0;
+  int64_t plane() const { return Hp * Wp; }
+};
+
+bool use_gather(const Window3& w) { return w.in[0] == 1 && w.k[0] == 1 && w.out[0] == 1 && w.out[2] <= 8; }
+
+void pad_planes(const float* x, int64_t planes, const Window3& w, const PadGeom& pg, float* dst, int64_t threads) {
+  const int64_t H = w.in[1], W = w.in[2];
+  parallel_for_threads(planes, threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t q = lo; q < hi; ++q) {
+      float* d = dst + q * pg.plane();
+      std::fill(d, d + pg.plane(), 0.0f);
+      for (int64_t h = 0; h < H; ++h)
+        std::memcpy(d + (h + w.pb[1]) * pg.Wp + w.pb[2], x + (q * H + h) * W, static_cast<size_t>(W) * sizeof(float));
+    }
+  });
+}
+
+KILN_CPU_CLONES void gather_rows(const float* xg, const Window3& w, const PadGeom& pg, int64_t Cg, const int64_t* origin,
+                                 int64_t pt, float* col) {
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t kh = 0; kh < w.k[1]; ++kh)
+      for (int64_t kw = 0; kw < w.k[2]; ++kw) {
+        const float* src = xg + c * pg.plane() + kh * w.d[1] * pg.Wp + kw * w.d[2];
+        float* dst = col + ((c * w.k[1] + kh) * w.k[2] + kw) * pt;
+        for (int64_t j = 0; j < pt; ++j) dst[j] = src[origin[j]];
+      }
+}
+
 bool is_pointwise(const Window3& w) {
   for (int i = 0; i < 3; ++i)
     if (w.k[i] != 1 || w.s[i] != 1 || w.pb[i] != 0 || w.pe[i] != 0) return false;
   return true;
+}
+
+Im2colSplit im2col_split(int64_t N, int64_t G, int64_t Mg, int64_t R, int64_t P, int64_t threads) {
+  Im2colSplit sp;
+  const int64_t cols = N * P;
+  if (cols <= 0 || Mg <= 0 || G <= 0) return sp;
+  sp.threads = threads_for_work(static_cast<double>(G) * Mg * R * cols, min_macs_per_thread(), threads);
+  // Unrolled tiles of at most kColFloats floats (they stay in the L2 cache while the GEMM reads them).
+  constexpr int64_t kColFloats = 1 << 18, kMinCols = 32, kMinRows = 8;
+  sp.tiles = std::min(cols, std::max<int64_t>(1, (R * cols + kColFloats - 1) / kColFloats));
+  // Enough items for the threads: more column tiles when the columns outnumber the output channels, else blocks of
+  // output channels (each block reads only its share of the weights, which dominate on small maps).
+  const int64_t want = (sp.threads + G - 1) / G;
+  auto more_tiles = [&] { sp.tiles = std::max(sp.tiles, std::min(want, std::max<int64_t>(1, cols / kMinCols))); };
+  auto more_mblocks = [&] {
+    if (sp.tiles < want)
+      sp.mblocks = std::min((want + sp.tiles - 1) / sp.tiles, std::max<int64_t>(1, Mg / kMinRows));
+  };
+  if (cols >= Mg) {
+    more_tiles();
+    more_mblocks();
+  } else {
+    more_mblocks();
+    if (sp.tiles * sp.mblocks < want) more_tiles();
+  }
+  return sp;
 }
 
 void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
@@ -107,37 +168,84 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
   const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
   F32Out yo(y);
   float* py = yo.data();
-  const int64_t P = a.out_sp, R = a.Cg * a.k_sp;
+  const int64_t P = a.out_sp, R = a.Cg * a.k_sp, cols = a.N * P;
   const bool pointwise = is_pointwise(a.win);
-  // Tiles of output positions per (image, group): enough items for every thread, and unrolled tiles of <= 4 MiB.
-  const int64_t images = a.N * a.G;
-  int64_t T = std::max<int64_t>(1, (cpu_threads() + images - 1) / std::max<int64_t>(1, images));
-  if (!pointwise) T = std::max<int64_t>(T, (R * P + (1 << 20) - 1) >> 20);
-  T = std::max<int64_t>(1, std::min<int64_t>(T, P / 32));
-  parallel_for(images * T, 1, [&](int64_t lo, int64_t hi) {
-    thread_local std::vector<float> col;
+  const Im2colSplit sp = im2col_split(a.N, a.G, a.Mg, R, P, cpu_threads());
+  const bool gather = !pointwise && use_gather(a.win);
+  PadGeom pg;
+  Tensor xpad_t;
+  const float* xpad = nullptr;
+  if (gather) {
+    pg.Hp = a.win.in[1] + a.win.pb[1] + a.win.pe[1];
+    pg.Wp = a.win.in[2] + a.win.pb[2] + a.win.pe[2];
+    xpad_t = uninit_tensor(DType::Float32, {a.N * a.C * pg.plane()});
+    pad_planes(px, a.N * a.C, a.win, pg, xpad_t.mutable_as<float>(), sp.threads);
+    xpad = xpad_t.as<float>();
+  }
+  // Per group the columns of all images form one GEMM [Mg, R] x [R, N * P]: a tile inside one image writes its
+  // output in place; a tile spanning images goes through a small buffer and is scattered to the images' planes.
+  parallel_for_threads(a.G * sp.tiles * sp.mblocks, sp.threads, [&](int64_t lo, int64_t hi) {
+    thread_local std::vector<float> col, tmp;
+    thread_local std::vector<int64_t> origin;
     for (int64_t item = lo; item < hi; ++item) {
-      const int64_t img = item / T, t = item % T, bn = img / a.G, g = img % a.G;
-      const int64_t p0 = P * t / T, p1 = P * (t + 1) / T, pt = p1 - p0;
-      if (pt <= 0) continue;
-      const float* xg = px + (bn * a.C + g * a.Cg) * a.in_sp;
-      const float* wg = pw + g * a.Mg * R;
-      float* yg = py + (bn * a.M + g * a.Mg) * P;
-      const float* B = xg + p0;
-      int64_t ldb = P;
-      if (!pointwise) {
+      const int64_t mb = item % sp.mblocks, rest = item / sp.mblocks, t = rest % sp.tiles, g = rest / sp.tiles;
+      const int64_t j0 = cols * t / sp.tiles, j1 = cols * (t + 1) / sp.tiles, pt = j1 - j0;
+      const int64_t m0 = a.Mg * mb / sp.mblocks, m1 = a.Mg * (mb + 1) / sp.mblocks, mc = m1 - m0;
+      if (pt <= 0 || mc <= 0) continue;
+      const int64_t img0 = j0 / P, one_image = img0 == (j1 - 1) / P;
+      auto x_of = [&](int64_t img) { return px + (img * a.C + g * a.Cg) * a.in_sp; };
+      const float* B = nullptr;
+      int64_t ldb = pt;
+      if (one_image && pointwise) {
+        B = x_of(img0) + (j0 - img0 * P);
+        ldb = P;
+      } else if (gather) {
         col.resize(static_cast<size_t>(R * pt));
-        im2col(xg, a.win, a.Cg, p0, p1, col.data());
-        B = col.data();
-        ldb = pt;
-      }
-      gemm_f32(false, false, a.Mg, pt, R, 1.0f, wg, R, B, ldb, 0.0f, yg + p0, P, false);
-      if (pb)
-        for (int64_t m = 0; m < a.Mg; ++m) {
-          const float bv = pb[g * a.Mg + m];
-          float* yr = yg + m * P + p0;
-          for (int64_t j = 0; j < pt; ++j) yr[j] += bv;
+        origin.resize(static_cast<size_t>(pt));
+        const int64_t OW = a.win.out[2];
+        for (int64_t j = j0; j < j1; ++j) {
+          const int64_t img = j / P, p = j - img * P, oh = p / OW, ow = p - oh * OW;
+          origin[static_cast<size_t>(j - j0)] = img * a.C * pg.plane() + oh * a.win.s[1] * pg.Wp + ow * a.win.s[2];
         }
+        gather_rows(xpad + g * a.Cg * pg.plane(), a.win, pg, a.Cg, origin.data(), pt, col.data());
+        B = col.data();
+      } else {
+        col.resize(static_cast<size_t>(R * pt));
+        for (int64_t j = j0; j < j1;) {  // one image's segment of the tile at a time
+          const int64_t img = j / P, p0 = j - img * P, p1 = std::min(P, j1 - img * P);
+          float* dst = col.data() + (j - j0);
+          if (pointwise) {
+            for (int64_t r = 0; r < R; ++r)
+              std::memcpy(dst + r * pt, x_of(img) + r * a.in_sp + p0, static_cast<size_t>(p1 - p0) * sizeof(float));
+          } else {
+            im2col(x_of(img), a.win, a.Cg, p0, p1, dst, pt);
+          }
+          j += p1 - p0;
+        }
+        B = col.data();
+      }
+      const float* A = pw + (g * a.Mg + m0) * R;
+      const float* bias = pb ? pb + g * a.Mg + m0 : nullptr;
+      if (one_image) {
+        float* C = py + (img0 * a.M + g * a.Mg + m0) * P + (j0 - img0 * P);
+        gemm_f32(false, false, mc, pt, R, 1.0f, A, R, B, ldb, 0.0f, C, P, false);
+        if (bias)
+          for (int64_t m = 0; m < mc; ++m)
+            for (int64_t j = 0; j < pt; ++j) C[m * P + j] += bias[m];
+        continue;
+      }
+      tmp.resize(static_cast<size_t>(mc * pt));
+      gemm_f32(false, false, mc, pt, R, 1.0f, A, R, B, ldb, 0.0f, tmp.data(), pt, false);
+      for (int64_t j = j0; j < j1;) {
+        const int64_t img = j / P, p0 = j - img * P, p1 = std::min(P, j1 - img * P);
+        for (int64_t m = 0; m < mc; ++m) {
+          const float* src = tmp.data() + m * pt + (j - j0);
+          float* dst = py + (img * a.M + g * a.Mg + m0 + m) * P + p0;
+          const float bv = bias ? bias[m] : 0.0f;
+          for (int64_t k = 0; k < p1 - p0; ++k) dst[k] = src[k] + bv;
+        }
+        j += p1 - p0;
+      }
     }
   });
   yo.commit();

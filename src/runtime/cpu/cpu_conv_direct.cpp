@@ -81,13 +81,13 @@ KILN_CPU_CLONES void fill_plane(const float* src, float* d, const Padded& p, int
 }
 
 // Fills the padded, phase-split copy of `planes` input planes [H, W].
-void fill_padded(const float* x, int64_t planes, const ops::Window3& w, const Padded& p, float* dst) {
+void fill_padded(const float* x, int64_t planes, const ops::Window3& w, const Padded& p, float* dst, int64_t threads) {
   const int64_t H = w.in[1], W = w.in[2];
   std::vector<int64_t> ranges(static_cast<size_t>(2 * p.sw));
   for (int64_t ph = 0; ph < p.sw; ++ph)
     valid_range(p.sw, ph - w.pb[2], W, 0, p.Wq, ranges[static_cast<size_t>(2 * ph)],
                 ranges[static_cast<size_t>(2 * ph + 1)]);
-  parallel_for(planes, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p.plane())), [&](int64_t lo, int64_t hi) {
+  parallel_for_threads(planes, threads, [&](int64_t lo, int64_t hi) {
     for (int64_t q = lo; q < hi; ++q)
       fill_plane(x + q * H * W, dst + q * p.plane(), p, H, W, w.pb[1], w.pb[2], ranges.data());
   });
@@ -167,12 +167,17 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   float* py = yo.data();
   const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
+    // Multiply-adds as computed (whole blocks of 8 channels, whole vectors of 16 outputs) decide the threads.
+    const int64_t blocks = (a.Mg + kMB - 1) / kMB, taps = g.Cg * g.KH * g.KW;
+    const int64_t items = a.N * a.G * blocks * g.OH;
+    const int64_t row_work = std::max<int64_t>(1, taps * ((g.OW + kVW - 1) / kVW));
+    const int64_t threads =
+        threads_for_work(static_cast<double>(items) * row_work * kMB * kVW, min_macs_per_thread(), cpu_threads());
     Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane() + kTail});
     float* xpad = xpad_t.mutable_as<float>();
-    fill_padded(px, planes_in, a.win, g.pad, xpad);
+    fill_padded(px, planes_in, a.win, g.pad, xpad, threads);
     std::fill(xpad + planes_in * g.pad.plane(), xpad + planes_in * g.pad.plane() + kTail, 0.0f);
     // Weights as [group][channel block][Cg][KH][KW][kMB], zero beyond the last channel; bias per block.
-    const int64_t blocks = (a.Mg + kMB - 1) / kMB, taps = g.Cg * g.KH * g.KW;
     std::vector<float> wpk(static_cast<size_t>(a.G * blocks * taps * kMB), 0.0f);
     std::vector<float> bpk(static_cast<size_t>(a.G * blocks * kMB), 0.0f);
     for (int64_t gr = 0; gr < a.G; ++gr)
@@ -181,9 +186,7 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         for (int64_t t = 0; t < taps; ++t) wpk[static_cast<size_t>((blk * taps + t) * kMB + j)] = pw[mo * taps + t];
         if (pb) bpk[static_cast<size_t>(blk * kMB + j)] = pb[mo];
       }
-    const int64_t items = a.N * a.G * blocks * g.OH;
-    const int64_t row_work = std::max<int64_t>(1, taps * ((g.OW + kVW - 1) / kVW));
-    parallel_for(items, std::max<int64_t>(1, 4096 / row_work), [&](int64_t lo, int64_t hi) {
+    parallel_for_threads(items, threads, [&](int64_t lo, int64_t hi) {
       for (int64_t it = lo; it < hi; ++it) {
         const int64_t oh = it % g.OH, rest = it / g.OH, blk = rest % blocks, ng = rest / blocks;
         const int64_t bn = ng / a.G, gr = ng % a.G;
@@ -274,7 +277,9 @@ void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std
       valid_range(g.pad.sw, ph - w.pb[2], W, 0, g.pad.Wq, ranges[static_cast<size_t>(2 * ph)],
                   ranges[static_cast<size_t>(2 * ph + 1)]);
     const int64_t plane_work = std::max<int64_t>(1, g.OH * ksp * ((g.OW + kVW - 1) / kVW));
-    parallel_for(a.N * a.M, std::max<int64_t>(1, 2048 / plane_work), [&](int64_t lo, int64_t hi) {
+    const int64_t threads =
+        threads_for_work(static_cast<double>(a.N * a.M) * plane_work * kVW, min_macs_per_thread(), cpu_threads());
+    parallel_for_threads(a.N * a.M, threads, [&](int64_t lo, int64_t hi) {
       std::vector<float> buf(static_cast<size_t>(g.pad.plane() + kTail), 0.0f);
       for (int64_t nm = lo; nm < hi; ++nm) {
         const int64_t bn = nm / a.M, m = nm % a.M, gr = m / a.Mg;

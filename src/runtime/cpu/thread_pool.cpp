@@ -199,6 +199,29 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   g.pool->run(chunks, [&](int64_t c) { fn(n * c / chunks, n * (c + 1) / chunks); });
 }
 
+double min_macs_per_thread() {
+  static const double v = [] {
+    const char* e = std::getenv("KILN_CPU_MIN_MACS");  // TEMPORARY tuning knob
+    return e ? std::atof(e) : double(1 << 20);
+  }();
+  return v;
+}
+
+int64_t threads_for_work(double work, double min_per_thread, int64_t threads) {
+  if (threads <= 1 || !(work > 0) || !(min_per_thread > 0)) return 1;
+  const double t = work / min_per_thread;  // threads that each get at least min_per_thread
+  return t < 2.0 ? 1 : t >= static_cast<double>(threads) ? threads : static_cast<int64_t>(t);
+}
+
+void parallel_for_threads(int64_t n, int64_t threads, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (threads <= 1) {
+    fn(0, n);
+    return;
+  }
+  parallel_for(n, std::max<int64_t>(1, n / (4 * threads)), fn);
+}
+
 }  // namespace kiln::runtime::cpu
 
 namespace kiln {

@@ -26,4 +26,18 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 // How many chunks parallel_for(n, grain, ...) would use now (1 = runs inline).
 int64_t parallel_chunks(int64_t n, int64_t grain);
 
+// The thread rule of the heavy kernels (convolutions, GEMMs): how many of `threads` threads a node whose work is
+// `work` units (multiply-adds) uses, when each thread must get at least `min_per_thread` units: in [1, threads].
+// Handing chunks to another thread costs microseconds when it is spinning and tens of microseconds when it has to
+// be woken, so work below 2 * min_per_thread runs on the calling thread alone. Deterministic: the same shapes give
+// the same split on every run and in every build (docs/cpu.md, "Threads").
+int64_t threads_for_work(double work, double min_per_thread, int64_t threads);
+
+// Multiply-adds per thread below which a convolution or GEMM is not split further (the rule above).
+double min_macs_per_thread();
+
+// Runs fn(begin, end) over [0, n) split for `threads` threads (up to 4 chunks each, claimed as threads come
+// free); threads <= 1 runs it inline on the calling thread.
+void parallel_for_threads(int64_t n, int64_t threads, const std::function<void(int64_t, int64_t)>& fn);
+
 }  // namespace kiln::runtime::cpu
