@@ -5,10 +5,11 @@
 // Timing runs the graph once, node by node, on random non-zero inputs (floats in [-1, 1), integers 0 or 1, inputs
 // with a default take their default). A node with several candidates runs each once (warm-up), then all of them in
 // rounds, one run each per round (at least min_runs rounds and min_total_ms per candidate, at most max_runs), so a
-// change of load on a shared machine hits every candidate alike; the median counts, and the winner's outputs feed
-// the next nodes. A candidate replaces the current choice only when its median is more than `tie` below it, so ties
-// go to the heuristic (the first candidate). A candidate whose warm-up is `cutoff` times slower than the best
-// warm-up is not run again, and "ref" is skipped where a faster candidate's warm-up already took more than
+// change of load on a shared machine hits every candidate alike; the lower quartile of the rounds counts (load only
+// ever adds time), and the winner's outputs feed the next nodes. A candidate replaces the current choice only when
+// its quartile is more than `tie` below it, so ties go to the heuristic (the first candidate). A candidate whose
+// warm-up is `cutoff` times slower than the best warm-up, twice (one slow run may be a preemption), is not run
+// again, and "ref" is skipped where a faster candidate's warm-up already took more than
 // `ref_budget_ms`. A warm cache times nothing: when every node with several candidates has a timed cache entry,
 // the graph is not run at all.
 #pragma once
@@ -21,6 +22,7 @@
 #include "kiln/builder.h"
 #include "kiln/engine.h"
 #include "kiln/profile.h"
+#include "runtime/cpu/cpu_tactics.h"
 
 namespace kiln::builder {
 
@@ -42,5 +44,17 @@ struct TacticTimingOptions {
 void choose_cpu_tactics(ir::Graph& g, const std::vector<TensorInfo>& inputs, const Profile& profile,
                         TimingCache* cache, const std::string& target, const TacticTimingOptions& opt,
                         BuildStats& stats, const std::function<void(size_t, size_t)>& progress = nullptr);
+
+namespace tactic_timing_impl {
+// One node's timing (exposed for tests): `best` indexes `cands`, `ms` holds per candidate the lower quartile of its
+// rounds (or the warm-up time of one cut off; +inf when it failed), `outs` the winner's outputs.
+struct Choice {
+  size_t best = 0;
+  std::vector<double> ms;
+  std::vector<Tensor> outs;
+};
+Choice time_candidates(const ir::Node& n, const std::vector<runtime::cpu::Tactic>& cands,
+                       const std::vector<const Tensor*>& ins, const TacticTimingOptions& opt);
+}  // namespace tactic_timing_impl
 
 }  // namespace kiln::builder

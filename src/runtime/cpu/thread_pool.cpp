@@ -18,6 +18,7 @@ namespace kiln::runtime::cpu {
 namespace {
 
 thread_local bool t_in_pool_loop = false;
+std::atomic<uint64_t> g_pool_loops{0};
 
 int default_threads() {
   if (const char* e = std::getenv("KILN_CPU_THREADS")) {
@@ -196,8 +197,11 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     g.pool.reset();
     g.pool = std::make_unique<Pool>(threads);
   }
+  g_pool_loops.fetch_add(1, std::memory_order_relaxed);
   g.pool->run(chunks, [&](int64_t c) { fn(n * c / chunks, n * (c + 1) / chunks); });
 }
+
+uint64_t pool_loops_run() { return g_pool_loops.load(std::memory_order_relaxed); }
 
 double min_macs_per_thread() {
   static const double v = [] {

@@ -36,6 +36,10 @@ int64_t threads_for_work(double work, double min_per_thread, int64_t threads);
 // Multiply-adds per thread below which a convolution or GEMM is not split further (the rule above).
 double min_macs_per_thread();
 
+// Loops handed to the pool so far in this process (not those run inline): lets tests check that small work stays
+// on the calling thread.
+uint64_t pool_loops_run();
+
 // Runs fn(begin, end) over [0, n) split for `threads` threads (up to 4 chunks each, claimed as threads come
 // free); threads <= 1 runs it inline on the calling thread.
 void parallel_for_threads(int64_t n, int64_t threads, const std::function<void(int64_t, int64_t)>& fn);
