@@ -3,7 +3,7 @@
 // rows are split by column phase (column j of a padded row goes to phase j % stride_w at j / stride_w), so every
 // kernel tap reads 16 consecutive floats for 16 consecutive outputs, whatever the stride, and no bounds checks
 // remain.
-//  - "direct": 8 output channels x 16 outputs accumulate in registers; per input channel and tap one vector load
+//  - "direct": 8 (or 12) output channels x 16 outputs accumulate in registers; per input channel and tap one vector load
 //    and 8 multiply-adds with broadcast weights. Work items (image, group, channel block, output row) over the
 //    threads. Wins where channels are few and maps wide (small CNNs), where im2col + GEMM spends its time
 //    unrolling.
@@ -22,7 +22,6 @@
 namespace kiln::runtime::cpu {
 namespace cpu_conv {
 
-constexpr int kMB = 8;   // output channels per block ("direct")
 constexpr int kVW = 16;  // outputs per vector
 
 // The padded, phase-split input: per (image, channel) plane Hp rows of `sw` phases of Wq floats, then kTail floats
@@ -110,32 +109,48 @@ KILN_CPU_INLINE void store_head(float* dst, const KilnV16f& v, int64_t n) {
     std::memcpy(dst, &v, static_cast<size_t>(n) * sizeof(float));
 }
 
-// One output row of one channel block: y[j * plane + ow] for j < mcount, all ow.
-KILN_CPU_CLONES void direct_row(const float* xp, const float* wpk, const float* bias, const DirectGeom& g, int64_t oh,
-                                float* y, int64_t plane, int mcount) {
+// One output row of one block of MB channels: y[j * plane + ow] for j < mcount, all ow.
+template <int MB>
+KILN_CPU_INLINE void direct_row_mb(const float* xp, const float* wpk, const float* bias, const DirectGeom& g,
+                                   int64_t oh, float* y, int64_t plane, int mcount) {
   const int64_t* kwo = g.kw_off.data();
   for (int64_t ow = 0; ow < g.OW; ow += kVW) {
-    KilnV16f acc[kMB];
-    for (int j = 0; j < kMB; ++j) {
+    KilnV16f acc[MB];
+    for (int j = 0; j < MB; ++j) {
       const float b = bias[j];
       acc[j] = KilnV16f{b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b};
     }
     for (int64_t c = 0; c < g.Cg; ++c) {
       const float* xc = xp + c * g.pad.plane() + ow;
-      const float* wc = wpk + c * g.KH * g.KW * kMB;
+      const float* wc = wpk + c * g.KH * g.KW * MB;
       for (int64_t kh = 0; kh < g.KH; ++kh) {
         const float* xr = xc + (oh * g.sh + kh * g.dh) * g.pad.row();
-        const float* wr = wc + kh * g.KW * kMB;
+        const float* wr = wc + kh * g.KW * MB;
         for (int64_t kw = 0; kw < g.KW; ++kw) {
           KilnV16f xv;
           std::memcpy(&xv, xr + kwo[kw], sizeof xv);
-          const float* wk = wr + kw * kMB;
-          for (int j = 0; j < kMB; ++j) acc[j] += xv * wk[j];
+          const float* wk = wr + kw * MB;
+          for (int j = 0; j < MB; ++j) acc[j] += xv * wk[j];
         }
       }
     }
     for (int j = 0; j < mcount; ++j) store_head(y + j * plane + oh * g.OW + ow, acc[j], g.OW - ow);
   }
+}
+
+KILN_CPU_CLONES void direct_row8(const float* xp, const float* wpk, const float* bias, const DirectGeom& g, int64_t oh,
+                                 float* y, int64_t plane, int mcount) {
+  direct_row_mb<8>(xp, wpk, bias, g, oh, y, plane, mcount);
+}
+KILN_CPU_CLONES void direct_row12(const float* xp, const float* wpk, const float* bias, const DirectGeom& g,
+                                  int64_t oh, float* y, int64_t plane, int mcount) {
+  direct_row_mb<12>(xp, wpk, bias, g, oh, y, plane, mcount);
+}
+
+// Channels per block: 8, or 12 where that leaves fewer padding channels (12, 36, 10, ...: no wasted accumulators).
+int block_channels(int64_t Mg) {
+  const int64_t pad8 = (Mg + 7) / 8 * 8, pad12 = (Mg + 11) / 12 * 12;
+  return pad12 < pad8 ? 12 : 8;
 }
 
 bool direct_geometry(const ConvArgs& a, DirectGeom& g) {
@@ -167,12 +182,14 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   float* py = yo.data();
   const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
-    // Multiply-adds as computed (whole blocks of 8 channels, whole vectors of 16 outputs) decide the threads.
+    // Multiply-adds as computed (whole blocks of channels, whole vectors of 16 outputs) decide the threads.
+    const int64_t kMB = block_channels(a.Mg);
     const int64_t blocks = (a.Mg + kMB - 1) / kMB, taps = g.Cg * g.KH * g.KW;
     const int64_t items = a.N * a.G * blocks * g.OH;
     const int64_t row_work = std::max<int64_t>(1, taps * ((g.OW + kVW - 1) / kVW));
     const int64_t threads =
         threads_for_work(static_cast<double>(items) * row_work * kMB * kVW, min_macs_per_thread(), cpu_threads());
+    auto row = kMB == 12 ? direct_row12 : direct_row8;
     Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane() + kTail});
     float* xpad = xpad_t.mutable_as<float>();
     fill_padded(px, planes_in, a.win, g.pad, xpad, threads);
@@ -194,8 +211,8 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         const int mcount = static_cast<int>(std::min<int64_t>(kMB, a.Mg - blk * kMB));
         const float* xp = xpad + (bn * a.C + gr * a.Cg) * g.pad.plane();
         const int64_t kb = gr * blocks + blk;
-        direct_row(xp, wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, g, oh, py + (bn * a.M + m0) * plane,
-                   plane, mcount);
+        row(xp, wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, g, oh, py + (bn * a.M + m0) * plane, plane,
+            mcount);
       }
     });
   }
