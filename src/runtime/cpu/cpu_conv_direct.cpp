@@ -3,7 +3,7 @@
 // rows are split by column phase (column j of a padded row goes to phase j % stride_w at j / stride_w), so every
 // kernel tap reads 16 consecutive floats for 16 consecutive outputs, whatever the stride, and no bounds checks
 // remain.
-//  - "direct": 8 (or 12) output channels x 16 outputs accumulate in registers; per input channel and tap one vector load
+//  - "direct": 12 (or 8) output channels x 16 (or 8, for short rows) outputs accumulate in registers; per input channel and tap one vector load
 //    and 8 multiply-adds with broadcast weights. Work items (image, group, channel block, output row) over the
 //    threads. Wins where channels are few and maps wide (small CNNs), where im2col + GEMM spends its time
 //    unrolling.
@@ -101,25 +101,25 @@ std::vector<int64_t> kernel_column_offsets(const ops::Window3& w, const Padded& 
   return off;
 }
 
-// Stores the first n (<= 16) floats of v: a full vector as one store (a variable-size memcpy is a library call).
-KILN_CPU_INLINE void store_head(float* dst, const KilnV16f& v, int64_t n) {
-  if (n >= kVW)
+// Stores the first n (<= lanes) floats of v: a full vector as one store (a variable-size memcpy is a library call).
+template <class V>
+KILN_CPU_INLINE void store_head(float* dst, const V& v, int64_t n) {
+  if (n >= static_cast<int64_t>(sizeof v / sizeof(float)))
     std::memcpy(dst, &v, sizeof v);
   else
     std::memcpy(dst, &v, static_cast<size_t>(n) * sizeof(float));
 }
 
-// One output row of one block of MB channels: y[j * plane + ow] for j < mcount, all ow.
-template <int MB>
+typedef float KilnV8f __attribute__((vector_size(32)));
+
+// One output row of one block of MB channels: y[j * plane + ow] for j < mcount, all ow; vectors V of VW floats.
+template <class V, int VW, int MB>
 KILN_CPU_INLINE void direct_row_mb(const float* xp, const float* wpk, const float* bias, const DirectGeom& g,
                                    int64_t oh, float* y, int64_t plane, int mcount) {
   const int64_t* kwo = g.kw_off.data();
-  for (int64_t ow = 0; ow < g.OW; ow += kVW) {
-    KilnV16f acc[MB];
-    for (int j = 0; j < MB; ++j) {
-      const float b = bias[j];
-      acc[j] = KilnV16f{b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b};
-    }
+  for (int64_t ow = 0; ow < g.OW; ow += VW) {
+    V acc[MB];
+    for (int j = 0; j < MB; ++j) acc[j] = V{} + bias[j];
     for (int64_t c = 0; c < g.Cg; ++c) {
       const float* xc = xp + c * g.pad.plane() + ow;
       const float* wc = wpk + c * g.KH * g.KW * MB;
@@ -127,7 +127,7 @@ KILN_CPU_INLINE void direct_row_mb(const float* xp, const float* wpk, const floa
         const float* xr = xc + (oh * g.sh + kh * g.dh) * g.pad.row();
         const float* wr = wc + kh * g.KW * MB;
         for (int64_t kw = 0; kw < g.KW; ++kw) {
-          KilnV16f xv;
+          V xv;
           std::memcpy(&xv, xr + kwo[kw], sizeof xv);
           const float* wk = wr + kw * MB;
           for (int j = 0; j < MB; ++j) acc[j] += xv * wk[j];
@@ -138,19 +138,22 @@ KILN_CPU_INLINE void direct_row_mb(const float* xp, const float* wpk, const floa
   }
 }
 
-KILN_CPU_CLONES void direct_row8(const float* xp, const float* wpk, const float* bias, const DirectGeom& g, int64_t oh,
-                                 float* y, int64_t plane, int mcount) {
-  direct_row_mb<8>(xp, wpk, bias, g, oh, y, plane, mcount);
-}
-KILN_CPU_CLONES void direct_row12(const float* xp, const float* wpk, const float* bias, const DirectGeom& g,
-                                  int64_t oh, float* y, int64_t plane, int mcount) {
-  direct_row_mb<12>(xp, wpk, bias, g, oh, y, plane, mcount);
-}
+using RowFn = void (*)(const float*, const float*, const float*, const DirectGeom&, int64_t, float*, int64_t, int);
+#define KILN_DIRECT_ROW(NAME, V, VW, MB)                                                                         \
+  KILN_CPU_CLONES void NAME(const float* xp, const float* wpk, const float* bias, const DirectGeom& g, int64_t oh, \
+                            float* y, int64_t plane, int mcount) {                                               \
+    direct_row_mb<V, VW, MB>(xp, wpk, bias, g, oh, y, plane, mcount);                                           \
+  }
+KILN_DIRECT_ROW(direct_row16x8, KilnV16f, 16, 8)
+KILN_DIRECT_ROW(direct_row16x12, KilnV16f, 16, 12)
+KILN_DIRECT_ROW(direct_row8x8, KilnV8f, 8, 8)
+KILN_DIRECT_ROW(direct_row8x12, KilnV8f, 8, 12)
+#undef KILN_DIRECT_ROW
 
-// Channels per block: 8, or 12 where that leaves fewer padding channels (12, 36, 10, ...: no wasted accumulators).
-int block_channels(int64_t Mg) {
+// Channels per block: 12 unless that leaves more padding channels than 8 (16, 8, 3, ...).
+int64_t block_channels(int64_t Mg) {
   const int64_t pad8 = (Mg + 7) / 8 * 8, pad12 = (Mg + 11) / 12 * 12;
-  return pad12 < pad8 ? 12 : 8;
+  return pad12 <= pad8 ? 12 : 8;
 }
 
 bool direct_geometry(const ConvArgs& a, DirectGeom& g) {
@@ -182,14 +185,17 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   float* py = yo.data();
   const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
-    // Multiply-adds as computed (whole blocks of channels, whole vectors of 16 outputs) decide the threads.
-    const int64_t kMB = block_channels(a.Mg);
+    // Rows of at most 8 outputs take vectors of 8 floats (no idle lanes; on AVX-512 machines that split 512-bit
+    // operations in two, as fast per float). Multiply-adds as computed (whole blocks of channels, whole vectors)
+    // decide the threads.
+    const int64_t kMB = block_channels(a.Mg), vw = g.OW <= 8 ? 8 : kVW;
     const int64_t blocks = (a.Mg + kMB - 1) / kMB, taps = g.Cg * g.KH * g.KW;
     const int64_t items = a.N * a.G * blocks * g.OH;
-    const int64_t row_work = std::max<int64_t>(1, taps * ((g.OW + kVW - 1) / kVW));
+    const int64_t row_work = std::max<int64_t>(1, taps * ((g.OW + vw - 1) / vw) * vw);
     const int64_t threads =
-        threads_for_work(static_cast<double>(items) * row_work * kMB * kVW, min_macs_per_thread(), cpu_threads());
-    auto row = kMB == 12 ? direct_row12 : direct_row8;
+        threads_for_work(static_cast<double>(items) * row_work * kMB, min_macs_per_thread(), cpu_threads());
+    const RowFn row = vw == 8 ? (kMB == 12 ? direct_row8x12 : direct_row8x8)
+                              : (kMB == 12 ? direct_row16x12 : direct_row16x8);
     Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane() + kTail});
     float* xpad = xpad_t.mutable_as<float>();
     fill_padded(px, planes_in, a.win, g.pad, xpad, threads);
