@@ -131,23 +131,28 @@ bool is_pointwise(const Window3& w) {
   return true;
 }
 
-Im2colSplit im2col_split(int64_t N, int64_t G, int64_t Mg, int64_t R, int64_t P, int64_t threads) {
+Im2colSplit im2col_split(int64_t N, int64_t G, int64_t Mg, int64_t R, int64_t P, int64_t threads, bool pointwise) {
   Im2colSplit sp;
-  const int64_t cols = N * P;
-  if (cols <= 0 || Mg <= 0 || G <= 0) return sp;
-  sp.threads = threads_for_work(static_cast<double>(G) * Mg * R * cols, min_macs_per_thread(), threads);
-  // Unrolled tiles of at most kColFloats floats (they stay in the L2 cache while the GEMM reads them).
+  if (N <= 0 || P <= 0 || Mg <= 0 || G <= 0) return sp;
+  sp.threads = threads_for_work(static_cast<double>(G) * Mg * R * N * P, min_macs_per_thread(), threads);
+  // Folding the images together pays where a map makes a narrow GEMM with a deep sum; it costs a copy of the output
+  // (written to a buffer, then scattered to the images), too much for shallow sums (1x1 convolutions, few channels).
+  constexpr int64_t kFoldBelowCols = 64, kFoldMinDepth = 64;
+  sp.fold = N > 1 && P < kFoldBelowCols && R >= kFoldMinDepth;
+  const int64_t units = sp.fold ? 1 : N, span = sp.fold ? N * P : P;  // column ranges per group, their width
+  // Unrolled tiles of at most kColFloats floats (they stay in the L2 cache while the GEMM reads them); a pointwise
+  // convolution reads its input in place.
   constexpr int64_t kColFloats = 1 << 18, kMinCols = 32, kMinRows = 8;
-  sp.tiles = std::min(cols, std::max<int64_t>(1, (R * cols + kColFloats - 1) / kColFloats));
+  sp.tiles = pointwise && !sp.fold ? 1 : std::min(span, std::max<int64_t>(1, (R * span + kColFloats - 1) / kColFloats));
   // Enough items for the threads: more column tiles when the columns outnumber the output channels, else blocks of
   // output channels (each block reads only its share of the weights, which dominate on small maps).
-  const int64_t want = (sp.threads + G - 1) / G;
-  auto more_tiles = [&] { sp.tiles = std::max(sp.tiles, std::min(want, std::max<int64_t>(1, cols / kMinCols))); };
+  const int64_t want = (sp.threads + G * units - 1) / (G * units);
+  auto more_tiles = [&] { sp.tiles = std::max(sp.tiles, std::min(want, std::max<int64_t>(1, span / kMinCols))); };
   auto more_mblocks = [&] {
     if (sp.tiles < want)
       sp.mblocks = std::min((want + sp.tiles - 1) / sp.tiles, std::max<int64_t>(1, Mg / kMinRows));
   };
-  if (cols >= Mg) {
+  if (span >= Mg) {
     more_tiles();
     more_mblocks();
   } else {
@@ -170,7 +175,8 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
   float* py = yo.data();
   const int64_t P = a.out_sp, R = a.Cg * a.k_sp, cols = a.N * P;
   const bool pointwise = is_pointwise(a.win);
-  const Im2colSplit sp = im2col_split(a.N, a.G, a.Mg, R, P, cpu_threads());
+  const Im2colSplit sp = im2col_split(a.N, a.G, a.Mg, R, P, cpu_threads(), pointwise);
+  const int64_t tiles = sp.fold ? sp.tiles : a.N * sp.tiles;  // per group
   const bool gather = !pointwise && use_gather(a.win);
   PadGeom pg;
   Tensor xpad_t;
@@ -184,12 +190,18 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
   }
   // Per group the columns of all images form one GEMM [Mg, R] x [R, N * P]: a tile inside one image writes its
   // output in place; a tile spanning images goes through a small buffer and is scattered to the images' planes.
-  parallel_for_threads(a.G * sp.tiles * sp.mblocks, sp.threads, [&](int64_t lo, int64_t hi) {
+  parallel_for_threads(a.G * tiles * sp.mblocks, sp.threads, [&](int64_t lo, int64_t hi) {
     thread_local std::vector<float> col, tmp;
     thread_local std::vector<int64_t> origin;
     for (int64_t item = lo; item < hi; ++item) {
-      const int64_t mb = item % sp.mblocks, rest = item / sp.mblocks, t = rest % sp.tiles, g = rest / sp.tiles;
-      const int64_t j0 = cols * t / sp.tiles, j1 = cols * (t + 1) / sp.tiles, pt = j1 - j0;
+      const int64_t mb = item % sp.mblocks, rest = item / sp.mblocks, t = rest % tiles, g = rest / tiles;
+      int64_t j0 = cols * t / tiles, j1 = cols * (t + 1) / tiles;
+      if (!sp.fold) {  // tiles inside one image each
+        const int64_t img = t / sp.tiles, k = t % sp.tiles;
+        j0 = img * P + P * k / sp.tiles;
+        j1 = img * P + P * (k + 1) / sp.tiles;
+      }
+      const int64_t pt = j1 - j0;
       const int64_t m0 = a.Mg * mb / sp.mblocks, m1 = a.Mg * (mb + 1) / sp.mblocks, mc = m1 - m0;
       if (pt <= 0 || mc <= 0) continue;
       const int64_t img0 = j0 / P, one_image = img0 == (j1 - 1) / P;
