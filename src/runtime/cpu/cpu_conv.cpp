@@ -114,14 +114,48 @@ void pad_planes(const float* x, int64_t planes, const Window3& w, const PadGeom&
   });
 }
 
-KILN_CPU_CLONES void gather_rows(const float* xg, const Window3& w, const PadGeom& pg, int64_t Cg, const int64_t* origin,
-                                 int64_t pt, float* col) {
+// A run of outputs of one output row: `len` (<= 8) unrolled columns from `dst` on read input floats from `src`
+// on (consecutive with stride 1, every s-th otherwise).
+struct Run {
+  int64_t dst, src, len;
+};
+
+// Copies n <= 8 floats in fixed-size pieces (a variable-size memcpy is a library call).
+KILN_CPU_INLINE void copy_short(float* d, const float* s, int64_t n) {
+  if (n & 8) {
+    std::memcpy(d, s, 32);
+    return;
+  }
+  if (n & 4) {
+    std::memcpy(d, s, 16);
+    d += 4;
+    s += 4;
+  }
+  if (n & 2) {
+    std::memcpy(d, s, 8);
+    d += 2;
+    s += 2;
+  }
+  if (n & 1) *d = *s;
+}
+
+KILN_CPU_CLONES void gather_rows(const float* xg, const Window3& w, const PadGeom& pg, int64_t Cg, const Run* runs,
+                                 int64_t nruns, int64_t pt, float* col) {
+  const int64_t s2 = w.s[2];
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t kh = 0; kh < w.k[1]; ++kh)
       for (int64_t kw = 0; kw < w.k[2]; ++kw) {
         const float* src = xg + c * pg.plane() + kh * w.d[1] * pg.Wp + kw * w.d[2];
         float* dst = col + ((c * w.k[1] + kh) * w.k[2] + kw) * pt;
-        for (int64_t j = 0; j < pt; ++j) dst[j] = src[origin[j]];
+        if (s2 == 1) {
+          for (int64_t r = 0; r < nruns; ++r) copy_short(dst + runs[r].dst, src + runs[r].src, runs[r].len);
+        } else {
+          for (int64_t r = 0; r < nruns; ++r) {
+            const float* sr = src + runs[r].src;
+            float* dr = dst + runs[r].dst;
+            for (int64_t i = 0; i < runs[r].len; ++i) dr[i] = sr[i * s2];
+          }
+        }
       }
 }
 
@@ -192,7 +226,7 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
   // output in place; a tile spanning images goes through a small buffer and is scattered to the images' planes.
   parallel_for_threads(a.G * tiles * sp.mblocks, sp.threads, [&](int64_t lo, int64_t hi) {
     thread_local std::vector<float> col, tmp;
-    thread_local std::vector<int64_t> origin;
+    thread_local std::vector<Run> runs;
     for (int64_t item = lo; item < hi; ++item) {
       const int64_t mb = item % sp.mblocks, rest = item / sp.mblocks, t = rest % tiles, g = rest / tiles;
       int64_t j0 = cols * t / tiles, j1 = cols * (t + 1) / tiles;
@@ -213,13 +247,15 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
         ldb = P;
       } else if (gather) {
         col.resize(static_cast<size_t>(R * pt));
-        origin.resize(static_cast<size_t>(pt));
+        runs.clear();
         const int64_t OW = a.win.out[2];
-        for (int64_t j = j0; j < j1; ++j) {
-          const int64_t img = j / P, p = j - img * P, oh = p / OW, ow = p - oh * OW;
-          origin[static_cast<size_t>(j - j0)] = img * a.C * pg.plane() + oh * a.win.s[1] * pg.Wp + ow * a.win.s[2];
+        for (int64_t j = j0; j < j1;) {  // one run per (image, output row) piece of the tile
+          const int64_t img = j / P, p = j - img * P, oh = p / OW, ow = p - oh * OW, len = std::min(OW - ow, j1 - j);
+          runs.push_back({j - j0, img * a.C * pg.plane() + oh * a.win.s[1] * pg.Wp + ow * a.win.s[2], len});
+          j += len;
         }
-        gather_rows(xpad + g * a.Cg * pg.plane(), a.win, pg, a.Cg, origin.data(), pt, col.data());
+        gather_rows(xpad + g * a.Cg * pg.plane(), a.win, pg, a.Cg, runs.data(), static_cast<int64_t>(runs.size()), pt,
+                    col.data());
         B = col.data();
       } else {
         col.resize(static_cast<size_t>(R * pt));
