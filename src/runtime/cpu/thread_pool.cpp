@@ -203,13 +203,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 
 uint64_t pool_loops_run() { return g_pool_loops.load(std::memory_order_relaxed); }
 
-double min_macs_per_thread() {
-  static const double v = [] {
-    const char* e = std::getenv("KILN_CPU_MIN_MACS");  // TEMPORARY tuning knob
-    return e ? std::atof(e) : double(1 << 20);
-  }();
-  return v;
-}
+double min_macs_per_thread() { return kMinMacsPerThread; }
 
 int64_t threads_for_work(double work, double min_per_thread, int64_t threads) {
   if (threads <= 1 || !(work > 0) || !(min_per_thread > 0)) return 1;
