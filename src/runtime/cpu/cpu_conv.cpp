@@ -219,7 +219,9 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
     pg.Hp = a.win.in[1] + a.win.pb[1] + a.win.pe[1];
     pg.Wp = a.win.in[2] + a.win.pb[2] + a.win.pe[2];
     xpad_t = uninit_tensor(DType::Float32, {a.N * a.C * pg.plane()});
-    pad_planes(px, a.N * a.C, a.win, pg, xpad_t.mutable_as<float>(), sp.threads);
+    const int64_t copy_threads = std::min(
+        sp.threads, threads_for_work(static_cast<double>(a.N * a.C * pg.plane()), kMinCopyPerThread, sp.threads));
+    pad_planes(px, a.N * a.C, a.win, pg, xpad_t.mutable_as<float>(), copy_threads);
     xpad = xpad_t.as<float>();
   }
   // Per group the columns of all images form one GEMM [Mg, R] x [R, N * P]: a tile inside one image writes its

@@ -198,7 +198,8 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
                               : (kMB == 12 ? direct_row16x12 : direct_row16x8);
     Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane() + kTail});
     float* xpad = xpad_t.mutable_as<float>();
-    fill_padded(px, planes_in, a.win, g.pad, xpad, threads);
+    fill_padded(px, planes_in, a.win, g.pad, xpad,
+                threads_for_work(static_cast<double>(planes_in * g.pad.plane()), kMinCopyPerThread, threads));
     std::fill(xpad + planes_in * g.pad.plane(), xpad + planes_in * g.pad.plane() + kTail, 0.0f);
     // Weights as [group][channel block][Cg][KH][KW][kMB], zero beyond the last channel; bias per block.
     std::vector<float> wpk(static_cast<size_t>(a.G * blocks * taps * kMB), 0.0f);

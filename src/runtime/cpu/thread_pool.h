@@ -38,6 +38,8 @@ int64_t threads_for_work(double work, double min_per_thread, int64_t threads);
 // and its batch-8 convolutions (2.6-14 M) take two threads (docs/cpu.md, "Threads").
 constexpr double kMinMacsPerThread = 1 << 20;
 double min_macs_per_thread();
+// The same rule for copies (padding, unrolling): floats per thread.
+constexpr double kMinCopyPerThread = 1 << 16;
 
 // Loops handed to the pool so far in this process (not those run inline): lets tests check that small work stays
 // on the calling thread.
