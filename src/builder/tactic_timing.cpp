@@ -9,6 +9,7 @@
 
 #include "runtime/cpu/cpu_executor.h"
 #include "runtime/cpu/cpu_tactics.h"
+#include "runtime/cpu/thread_pool.h"
 #include "util/error.h"
 #include "util/half.h"
 #include "util/log.h"
@@ -83,6 +84,9 @@ double run_ms(const ir::KernelFn& k, const ir::Node& n, const std::vector<const 
 
 Choice time_candidates(const ir::Node& n, const std::vector<Tactic>& cands, const std::vector<const Tensor*>& ins,
                        const TacticTimingOptions& opt) {
+  // On one thread: every candidate gets the same thread split at run time (threads_for_work), and one thread's
+  // timings rank kernels without measuring when another process let the second core go.
+  runtime::cpu::InlineScope one_thread;
   Choice c;
   const size_t K = cands.size();
   c.ms.assign(K, std::numeric_limits<double>::infinity());

@@ -2,6 +2,8 @@
 // looked up in the timing cache, or timed on the node's real inputs at the first profile's opt shapes, and the
 // winner is recorded in the node and the cache (docs/cpu.md).
 //
+// Candidates are timed on one thread (runtime::cpu::InlineScope): the thread split of a node is a fixed rule of its
+// shapes, the same whatever the tactic, and a second thread's timing on a busy machine measures the scheduler.
 // Timing runs the graph once, node by node, on random non-zero inputs (floats in [-1, 1), integers 0 or 1, inputs
 // with a default take their default). A node with several candidates runs each once (warm-up), then all of them in
 // rounds, one run each per round (at least min_runs rounds and min_total_ms per candidate, at most max_runs), so a

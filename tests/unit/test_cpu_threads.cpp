@@ -137,3 +137,26 @@ TEST(CpuThreads, TimingRetriesASlowWarmUpBeforeCuttingACandidateOff) {
   EXPECT_EQ(c.best, 1u) << "slow " << c.ms[0] << " ms, fast " << c.ms[1] << " ms";
   EXPECT_GT(fast_runs, 2);  // timed in rounds, not cut off after its warm-up
 }
+
+// Candidates are timed on one thread whatever the pool's count: their loops run inline.
+TEST(CpuThreads, TimingRunsCandidatesOnOneThread) {
+  set_cpu_threads(2);
+  ir::Node n;
+  n.op_type = "Fake";
+  n.name = "fake";
+  n.outputs = {"y"};
+  std::vector<int64_t> chunks;
+  auto probe = [&](const ir::Node&, const std::vector<const Tensor*>&, std::vector<Tensor>& out) {
+    chunks.push_back(runtime::cpu::parallel_chunks(1 << 20, 1));
+    out[0] = Tensor(DType::Float32, {1});
+  };
+  std::vector<runtime::cpu::Tactic> cands = {{"a", probe, nullptr}, {"b", probe, nullptr}};
+  EXPECT_GT(runtime::cpu::parallel_chunks(1 << 20, 1), 1);  // outside the timing: split
+  builder::TacticTimingOptions opt;
+  opt.min_total_ms = 0;
+  builder::tactic_timing_impl::time_candidates(n, cands, {}, opt);
+  ASSERT_FALSE(chunks.empty());
+  for (int64_t c : chunks) EXPECT_EQ(c, 1);
+  EXPECT_GT(runtime::cpu::parallel_chunks(1 << 20, 1), 1);  // and split again after it
+  set_cpu_threads(0);
+}

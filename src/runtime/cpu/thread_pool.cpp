@@ -18,6 +18,7 @@ namespace kiln::runtime::cpu {
 namespace {
 
 thread_local bool t_in_pool_loop = false;
+thread_local bool t_inline = false;  // an InlineScope is alive on this thread
 std::atomic<uint64_t> g_pool_loops{0};
 
 int default_threads() {
@@ -173,7 +174,7 @@ void set_cpu_threads(int n) {
 
 int64_t parallel_chunks(int64_t n, int64_t grain) {
   if (n <= 0) return 0;
-  if (t_in_pool_loop) return 1;
+  if (t_in_pool_loop || t_inline) return 1;
   const int64_t by_grain = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
   const int64_t threads = cpu_threads();
   return threads <= 1 ? 1 : std::min<int64_t>({by_grain, 4 * threads, n});
@@ -200,6 +201,9 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   g_pool_loops.fetch_add(1, std::memory_order_relaxed);
   g.pool->run(chunks, [&](int64_t c) { fn(n * c / chunks, n * (c + 1) / chunks); });
 }
+
+InlineScope::InlineScope() : prev_(t_inline) { t_inline = true; }
+InlineScope::~InlineScope() { t_inline = prev_; }
 
 uint64_t pool_loops_run() { return g_pool_loops.load(std::memory_order_relaxed); }
 

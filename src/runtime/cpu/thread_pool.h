@@ -41,6 +41,20 @@ double min_macs_per_thread();
 // The same rule for copies (padding, unrolling): floats per thread.
 constexpr double kMinCopyPerThread = 1 << 16;
 
+// While alive, loops started on this thread run inline (one thread). The builder times tactics in one: the thread
+// split is a fixed rule of the shapes, the same for every candidate (threads_for_work), so one thread ranks the
+// kernels, and a second thread's timing on a busy machine mostly measures when the other core was free.
+class InlineScope {
+ public:
+  InlineScope();
+  ~InlineScope();
+  InlineScope(const InlineScope&) = delete;
+  InlineScope& operator=(const InlineScope&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // Loops handed to the pool so far in this process (not those run inline): lets tests check that small work stays
 // on the calling thread.
 uint64_t pool_loops_run();
