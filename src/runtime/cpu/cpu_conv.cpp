@@ -102,24 +102,6 @@ struct PadGeom {
 
 bool use_gather(const Window3& w) { return w.in[0] == 1 && w.k[0] == 1 && w.out[0] == 1 && w.out[2] <= 8; }
 
-void pad_planes(const float* x, int64_t planes, const Window3& w, const PadGeom& pg, float* dst, int64_t threads) {
-  const int64_t H = w.in[1], W = w.in[2];
-  parallel_for_threads(planes, threads, [&](int64_t lo, int64_t hi) {
-    for (int64_t q = lo; q < hi; ++q) {
-      float* d = dst + q * pg.plane();
-      std::fill(d, d + pg.plane(), 0.0f);
-      for (int64_t h = 0; h < H; ++h)
-        std::memcpy(d + (h + w.pb[1]) * pg.Wp + w.pb[2], x + (q * H + h) * W, static_cast<size_t>(W) * sizeof(float));
-    }
-  });
-}
-
-// A run of outputs of one output row: `len` (<= 8) unrolled columns from `dst` on read input floats from `src`
-// on (consecutive with stride 1, every s-th otherwise).
-struct Run {
-  int64_t dst, src, len;
-};
-
 // Copies n <= 8 floats in fixed-size pieces (a variable-size memcpy is a library call).
 KILN_CPU_INLINE void copy_short(float* d, const float* s, int64_t n) {
   if (n & 8) {
@@ -138,6 +120,30 @@ KILN_CPU_INLINE void copy_short(float* d, const float* s, int64_t n) {
   }
   if (n & 1) *d = *s;
 }
+
+// Copies n floats: 8 at a time, then the rest as above (the rows of small maps are a few floats).
+KILN_CPU_INLINE void copy_row(float* d, const float* s, int64_t n) {
+  for (; n >= 8; n -= 8, d += 8, s += 8) std::memcpy(d, s, 32);
+  copy_short(d, s, n);
+}
+
+void pad_planes(const float* x, int64_t planes, const Window3& w, const PadGeom& pg, float* dst, int64_t threads) {
+  const int64_t H = w.in[1], W = w.in[2];
+  parallel_for_threads(planes, threads, [&](int64_t lo, int64_t hi) {
+    for (int64_t q = lo; q < hi; ++q) {
+      float* d = dst + q * pg.plane();
+      std::fill(d, d + pg.plane(), 0.0f);
+      for (int64_t h = 0; h < H; ++h)
+        copy_row(d + (h + w.pb[1]) * pg.Wp + w.pb[2], x + (q * H + h) * W, W);
+    }
+  });
+}
+
+// A run of outputs of one output row: `len` (<= 8) unrolled columns from `dst` on read input floats from `src`
+// on (consecutive with stride 1, every s-th otherwise).
+struct Run {
+  int64_t dst, src, len;
+};
 
 KILN_CPU_CLONES void gather_rows(const float* xg, const Window3& w, const PadGeom& pg, int64_t Cg, const Run* runs,
                                  int64_t nruns, int64_t pt, float* col) {

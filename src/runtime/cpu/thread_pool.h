@@ -39,7 +39,7 @@ int64_t threads_for_work(double work, double min_per_thread, int64_t threads);
 constexpr double kMinMacsPerThread = 1 << 20;
 double min_macs_per_thread();
 // The same rule for copies (padding, unrolling): floats per thread.
-constexpr double kMinCopyPerThread = 1 << 16;
+constexpr double kMinCopyPerThread = 1 << 14;
 
 // While alive, loops started on this thread run inline (one thread). The builder times tactics in one: the thread
 // split is a fixed rule of the shapes, the same for every candidate (threads_for_work), so one thread ranks the
