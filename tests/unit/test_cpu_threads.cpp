@@ -51,32 +51,33 @@ TEST(CpuThreads, ResNet18ConvolutionsOneThreadAtBatch1TwoAtBatch8) {
   }
 }
 
-TEST(CpuThreads, Im2colSplitFoldsTheBatchAndSplitsChannelsOnSmallMaps) {
+TEST(CpuThreads, Im2colSplitGivesImagesThenTilesOrChannelBlocksToTheThreads) {
   using runtime::cpu::cpu_conv::im2col_split;
-  // layer4 (96 channels, 2x2 maps, R = 96 * 9): batch 1 on one thread, one tile.
+  // layer4 (96 channels, 2x2 maps, R = 96 * 9): batch 1 on one thread, one item.
   auto s = im2col_split(1, 1, 96, 864, 4, 2, false);
   EXPECT_EQ(s.threads, 1);
   EXPECT_EQ(s.tiles, 1);
   EXPECT_EQ(s.mblocks, 1);
-  // Batch 8: the 32 columns of all images are one tile; the two threads take half of the output channels each.
+  // Batch 8: two threads, the images are the items.
   s = im2col_split(8, 1, 96, 864, 4, 2, false);
-  EXPECT_TRUE(s.fold);
   EXPECT_EQ(s.threads, 2);
   EXPECT_EQ(s.tiles, 1);
-  EXPECT_EQ(s.mblocks, 2);
-  // Shallow sums (a 1x1 convolution over 16 channels) and wide maps are not folded: the output copy would cost more.
-  EXPECT_FALSE(im2col_split(8, 1, 1280, 16, 16, 2, true).fold);
-  EXPECT_FALSE(im2col_split(8, 1, 12, 147, 1024, 2, false).fold);
-  // A wide map: tiles of at most 2^18 unrolled floats per image, no channel blocks.
+  EXPECT_EQ(s.mblocks, 1);
+  // One image of a small map with many channels: the threads take blocks of output channels.
+  s = im2col_split(1, 1, 512, 4608, 4, 4, false);
+  EXPECT_EQ(s.threads, 4);
+  EXPECT_EQ(s.tiles, 1);
+  EXPECT_EQ(s.mblocks, 4);
+  // A wide map: tiles of at most 2^18 unrolled floats, no channel blocks.
   s = im2col_split(1, 1, 64, 576, 3136, 2, false);
   EXPECT_EQ(s.threads, 2);
   EXPECT_GE(s.tiles, 7);
   EXPECT_LE(576 * ((3136 + s.tiles - 1) / s.tiles), 1 << 18);
   EXPECT_EQ(s.mblocks, 1);
-  // ... read in place when pointwise: one tile per image unless the threads need more.
+  // ... read in place when pointwise: one tile unless the threads need more.
   s = im2col_split(1, 1, 64, 576, 3136, 2, true);
   EXPECT_EQ(s.tiles, 2);
-  // Images and groups give the threads their items first.
+  // Groups give the threads their items first.
   s = im2col_split(8, 4, 24, 216, 64, 4, false);
   EXPECT_EQ(s.threads, 4);
   EXPECT_EQ(s.tiles * s.mblocks, 1);

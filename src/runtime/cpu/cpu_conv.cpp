@@ -1,8 +1,8 @@
 // Conv CPU tactics (float32; float16 / bfloat16 computed in float32 and rounded on store):
-//  - "im2col_blas": per group, the input windows of all images are unrolled into a [Cg*k, N * out positions]
-//    matrix, in tiles (skipped for a tile inside one image of a 1x1 convolution with stride 1 and no padding, where
-//    the input already is that matrix), and multiplied by the [Mg, Cg*k] weights through OpenBLAS: a batch of small
-//    maps is one wide GEMM. Work items (group, column tile, block of output channels) go to the threads that
+//  - "im2col_blas": per image and group, the input windows are unrolled into a [Cg*k, out positions] matrix, in
+//    tiles (skipped for 1x1 convolutions with stride 1 and no padding, where the input already is that matrix;
+//    short rows are gathered from a zero-padded copy of the input), and multiplied by the [Mg, Cg*k] weights
+//    through OpenBLAS. Work items (image, group, column tile, block of output channels) go to the threads that
 //    threads_for_work grants the node (im2col_split).
 //  - "direct" and "direct_dw" (depthwise): 1-D / 2-D convolutions without unrolling (cpu_conv_direct.cpp).
 #include <algorithm>
@@ -175,24 +175,20 @@ Im2colSplit im2col_split(int64_t N, int64_t G, int64_t Mg, int64_t R, int64_t P,
   Im2colSplit sp;
   if (N <= 0 || P <= 0 || Mg <= 0 || G <= 0) return sp;
   sp.threads = threads_for_work(static_cast<double>(G) * Mg * R * N * P, min_macs_per_thread(), threads);
-  // Folding the images together pays where a map makes a narrow GEMM with a deep sum; it costs a copy of the output
-  // (written to a buffer, then scattered to the images), too much for shallow sums (1x1 convolutions, few channels).
-  constexpr int64_t kFoldBelowCols = 64, kFoldMinDepth = 64;
-  sp.fold = N > 1 && P < kFoldBelowCols && R >= kFoldMinDepth;
-  const int64_t units = sp.fold ? 1 : N, span = sp.fold ? N * P : P;  // column ranges per group, their width
   // Unrolled tiles of at most kColFloats floats (they stay in the L2 cache while the GEMM reads them); a pointwise
   // convolution reads its input in place.
   constexpr int64_t kColFloats = 1 << 18, kMinCols = 32, kMinRows = 8;
-  sp.tiles = pointwise && !sp.fold ? 1 : std::min(span, std::max<int64_t>(1, (R * span + kColFloats - 1) / kColFloats));
-  // Enough items for the threads: more column tiles when the columns outnumber the output channels, else blocks of
-  // output channels (each block reads only its share of the weights, which dominate on small maps).
-  const int64_t want = (sp.threads + G * units - 1) / (G * units);
-  auto more_tiles = [&] { sp.tiles = std::max(sp.tiles, std::min(want, std::max<int64_t>(1, span / kMinCols))); };
+  sp.tiles = pointwise ? 1 : std::min(P, std::max<int64_t>(1, (R * P + kColFloats - 1) / kColFloats));
+  // Enough items for the threads (images and groups first): more column tiles when the columns outnumber the output
+  // channels, else blocks of output channels (each block reads only its share of the weights, which dominate on
+  // small maps).
+  const int64_t want = (sp.threads + G * N - 1) / (G * N);
+  auto more_tiles = [&] { sp.tiles = std::max(sp.tiles, std::min(want, std::max<int64_t>(1, P / kMinCols))); };
   auto more_mblocks = [&] {
     if (sp.tiles < want)
       sp.mblocks = std::min((want + sp.tiles - 1) / sp.tiles, std::max<int64_t>(1, Mg / kMinRows));
   };
-  if (span >= Mg) {
+  if (P >= Mg) {
     more_tiles();
     more_mblocks();
   } else {
@@ -213,10 +209,9 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
   const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
   F32Out yo(y);
   float* py = yo.data();
-  const int64_t P = a.out_sp, R = a.Cg * a.k_sp, cols = a.N * P;
+  const int64_t P = a.out_sp, R = a.Cg * a.k_sp;
   const bool pointwise = is_pointwise(a.win);
   const Im2colSplit sp = im2col_split(a.N, a.G, a.Mg, R, P, cpu_threads(), pointwise);
-  const int64_t tiles = sp.fold ? sp.tiles : a.N * sp.tiles;  // per group
   const bool gather = !pointwise && use_gather(a.win);
   PadGeom pg;
   Tensor xpad_t;
@@ -230,78 +225,45 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
     pad_planes(px, a.N * a.C, a.win, pg, xpad_t.mutable_as<float>(), copy_threads);
     xpad = xpad_t.as<float>();
   }
-  // Per group the columns of all images form one GEMM [Mg, R] x [R, N * P]: a tile inside one image writes its
-  // output in place; a tile spanning images goes through a small buffer and is scattered to the images' planes.
-  parallel_for_threads(a.G * tiles * sp.mblocks, sp.threads, [&](int64_t lo, int64_t hi) {
-    thread_local std::vector<float> col, tmp;
+  // Items (image, group, column tile, block of output channels): [mc, R] weights x [R, tile] unrolled input.
+  parallel_for_threads(a.N * a.G * sp.tiles * sp.mblocks, sp.threads, [&](int64_t lo, int64_t hi) {
+    thread_local std::vector<float> col;
     thread_local std::vector<Run> runs;
     for (int64_t item = lo; item < hi; ++item) {
-      const int64_t mb = item % sp.mblocks, rest = item / sp.mblocks, t = rest % tiles, g = rest / tiles;
-      int64_t j0 = cols * t / tiles, j1 = cols * (t + 1) / tiles;
-      if (!sp.fold) {  // tiles inside one image each
-        const int64_t img = t / sp.tiles, k = t % sp.tiles;
-        j0 = img * P + P * k / sp.tiles;
-        j1 = img * P + P * (k + 1) / sp.tiles;
-      }
-      const int64_t pt = j1 - j0;
+      const int64_t mb = item % sp.mblocks, rest = item / sp.mblocks, t = rest % sp.tiles, img = rest / sp.tiles;
+      const int64_t bn = img / a.G, g = img % a.G;
+      const int64_t p0 = P * t / sp.tiles, p1 = P * (t + 1) / sp.tiles, pt = p1 - p0;
       const int64_t m0 = a.Mg * mb / sp.mblocks, m1 = a.Mg * (mb + 1) / sp.mblocks, mc = m1 - m0;
       if (pt <= 0 || mc <= 0) continue;
-      const int64_t img0 = j0 / P, one_image = img0 == (j1 - 1) / P;
-      auto x_of = [&](int64_t img) { return px + (img * a.C + g * a.Cg) * a.in_sp; };
-      const float* B = nullptr;
-      int64_t ldb = pt;
-      if (one_image && pointwise) {
-        B = x_of(img0) + (j0 - img0 * P);
-        ldb = P;
-      } else if (gather) {
+      const float* xg = px + (bn * a.C + g * a.Cg) * a.in_sp;
+      const float* B = xg + p0;
+      int64_t ldb = P;
+      if (gather) {
         col.resize(static_cast<size_t>(R * pt));
         runs.clear();
         const int64_t OW = a.win.out[2];
-        for (int64_t j = j0; j < j1;) {  // one run per (image, output row) piece of the tile
-          const int64_t img = j / P, p = j - img * P, oh = p / OW, ow = p - oh * OW, len = std::min(OW - ow, j1 - j);
-          runs.push_back({j - j0, img * a.C * pg.plane() + oh * a.win.s[1] * pg.Wp + ow * a.win.s[2], len});
-          j += len;
+        for (int64_t p = p0; p < p1;) {  // one run per output row piece of the tile
+          const int64_t oh = p / OW, ow = p - oh * OW, len = std::min(OW - ow, p1 - p);
+          runs.push_back({p - p0, oh * a.win.s[1] * pg.Wp + ow * a.win.s[2], len});
+          p += len;
         }
-        gather_rows(xpad + g * a.Cg * pg.plane(), a.win, pg, a.Cg, runs.data(), static_cast<int64_t>(runs.size()), pt,
-                    col.data());
+        gather_rows(xpad + (bn * a.C + g * a.Cg) * pg.plane(), a.win, pg, a.Cg, runs.data(),
+                    static_cast<int64_t>(runs.size()), pt, col.data());
         B = col.data();
-      } else {
+        ldb = pt;
+      } else if (!pointwise) {
         col.resize(static_cast<size_t>(R * pt));
-        for (int64_t j = j0; j < j1;) {  // one image's segment of the tile at a time
-          const int64_t img = j / P, p0 = j - img * P, p1 = std::min(P, j1 - img * P);
-          float* dst = col.data() + (j - j0);
-          if (pointwise) {
-            for (int64_t r = 0; r < R; ++r)
-              std::memcpy(dst + r * pt, x_of(img) + r * a.in_sp + p0, static_cast<size_t>(p1 - p0) * sizeof(float));
-          } else {
-            im2col(x_of(img), a.win, a.Cg, p0, p1, dst, pt);
-          }
-          j += p1 - p0;
-        }
+        im2col(xg, a.win, a.Cg, p0, p1, col.data(), pt);
         B = col.data();
+        ldb = pt;
       }
-      const float* A = pw + (g * a.Mg + m0) * R;
-      const float* bias = pb ? pb + g * a.Mg + m0 : nullptr;
-      if (one_image) {
-        float* C = py + (img0 * a.M + g * a.Mg + m0) * P + (j0 - img0 * P);
-        gemm_f32(false, false, mc, pt, R, 1.0f, A, R, B, ldb, 0.0f, C, P, false);
-        if (bias)
-          for (int64_t m = 0; m < mc; ++m)
-            for (int64_t j = 0; j < pt; ++j) C[m * P + j] += bias[m];
-        continue;
-      }
-      tmp.resize(static_cast<size_t>(mc * pt));
-      gemm_f32(false, false, mc, pt, R, 1.0f, A, R, B, ldb, 0.0f, tmp.data(), pt, false);
-      for (int64_t j = j0; j < j1;) {
-        const int64_t img = j / P, p0 = j - img * P, p1 = std::min(P, j1 - img * P);
+      float* C = py + (bn * a.M + g * a.Mg + m0) * P + p0;
+      gemm_f32(false, false, mc, pt, R, 1.0f, pw + (g * a.Mg + m0) * R, R, B, ldb, 0.0f, C, P, false);
+      if (pb)
         for (int64_t m = 0; m < mc; ++m) {
-          const float* src = tmp.data() + m * pt + (j - j0);
-          float* dst = py + (img * a.M + g * a.Mg + m0 + m) * P + p0;
-          const float bv = bias ? bias[m] : 0.0f;
-          for (int64_t k = 0; k < p1 - p0; ++k) dst[k] = src[k] + bv;
+          const float bv = pb[g * a.Mg + m0 + m];
+          for (int64_t j = 0; j < pt; ++j) C[m * P + j] += bv;
         }
-        j += p1 - p0;
-      }
     }
   });
   yo.commit();
