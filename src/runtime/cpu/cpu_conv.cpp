@@ -127,16 +127,14 @@ KILN_CPU_INLINE void copy_row(float* d, const float* s, int64_t n) {
   copy_short(d, s, n);
 }
 
-void pad_planes(const float* x, int64_t planes, const Window3& w, const PadGeom& pg, float* dst, int64_t threads) {
+// Copies `planes` input planes [H, W] into zero-padded planes [Hp, Wp].
+void pad_planes(const float* x, int64_t planes, const Window3& w, const PadGeom& pg, float* dst) {
   const int64_t H = w.in[1], W = w.in[2];
-  parallel_for_threads(planes, threads, [&](int64_t lo, int64_t hi) {
-    for (int64_t q = lo; q < hi; ++q) {
-      float* d = dst + q * pg.plane();
-      std::fill(d, d + pg.plane(), 0.0f);
-      for (int64_t h = 0; h < H; ++h)
-        copy_row(d + (h + w.pb[1]) * pg.Wp + w.pb[2], x + (q * H + h) * W, W);
-    }
-  });
+  for (int64_t q = 0; q < planes; ++q) {
+    float* d = dst + q * pg.plane();
+    std::fill(d, d + pg.plane(), 0.0f);
+    for (int64_t h = 0; h < H; ++h) copy_row(d + (h + w.pb[1]) * pg.Wp + w.pb[2], x + (q * H + h) * W, W);
+  }
 }
 
 // A run of outputs of one output row: `len` (<= 8) unrolled columns from `dst` on read input floats from `src`
@@ -214,21 +212,14 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
   const Im2colSplit sp = im2col_split(a.N, a.G, a.Mg, R, P, cpu_threads(), pointwise);
   const bool gather = !pointwise && use_gather(a.win);
   PadGeom pg;
-  Tensor xpad_t;
-  const float* xpad = nullptr;
-  if (gather) {
-    pg.Hp = a.win.in[1] + a.win.pb[1] + a.win.pe[1];
-    pg.Wp = a.win.in[2] + a.win.pb[2] + a.win.pe[2];
-    xpad_t = uninit_tensor(DType::Float32, {a.N * a.C * pg.plane()});
-    const int64_t copy_threads = std::min(
-        sp.threads, threads_for_work(static_cast<double>(a.N * a.C * pg.plane()), kMinCopyPerThread, sp.threads));
-    pad_planes(px, a.N * a.C, a.win, pg, xpad_t.mutable_as<float>(), copy_threads);
-    xpad = xpad_t.as<float>();
-  }
-  // Items (image, group, column tile, block of output channels): [mc, R] weights x [R, tile] unrolled input.
+  pg.Hp = a.win.in[1] + a.win.pb[1] + a.win.pe[1];
+  pg.Wp = a.win.in[2] + a.win.pb[2] + a.win.pe[2];
+  // Items (image, group, column tile, block of output channels): [mc, R] weights x [R, tile] unrolled input. The
+  // gather path pads the item's image and group into a per-thread buffer first (small maps: a few KiB).
   parallel_for_threads(a.N * a.G * sp.tiles * sp.mblocks, sp.threads, [&](int64_t lo, int64_t hi) {
-    thread_local std::vector<float> col;
+    thread_local std::vector<float> col, xpad;
     thread_local std::vector<Run> runs;
+    int64_t padded = -1;  // the (image, group) in xpad
     for (int64_t item = lo; item < hi; ++item) {
       const int64_t mb = item % sp.mblocks, rest = item / sp.mblocks, t = rest % sp.tiles, img = rest / sp.tiles;
       const int64_t bn = img / a.G, g = img % a.G;
@@ -239,6 +230,11 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
       const float* B = xg + p0;
       int64_t ldb = P;
       if (gather) {
+        if (padded != img) {
+          xpad.resize(static_cast<size_t>(a.Cg * pg.plane()));
+          pad_planes(xg, a.Cg, a.win, pg, xpad.data());
+          padded = img;
+        }
         col.resize(static_cast<size_t>(R * pt));
         runs.clear();
         const int64_t OW = a.win.out[2];
@@ -247,8 +243,7 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
           runs.push_back({p - p0, oh * a.win.s[1] * pg.Wp + ow * a.win.s[2], len});
           p += len;
         }
-        gather_rows(xpad + (bn * a.C + g * a.Cg) * pg.plane(), a.win, pg, a.Cg, runs.data(),
-                    static_cast<int64_t>(runs.size()), pt, col.data());
+        gather_rows(xpad.data(), a.win, pg, a.Cg, runs.data(), static_cast<int64_t>(runs.size()), pt, col.data());
         B = col.data();
         ldb = pt;
       } else if (!pointwise) {
