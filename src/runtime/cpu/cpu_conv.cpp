@@ -92,9 +92,10 @@ void im2col(const float* x, const Window3& w, int64_t Cg, int64_t p0, int64_t p1
   }
 }
 
-// Small maps (short output rows): im2col row by row costs more than the GEMM. The input is first copied once into
-// zero-padded planes, then each unrolled row is a gather through a per-tile table of window origins (no bounds
-// checks, any stride / dilation): col[(c, kh, kw), j] = xpad[c][origin[j] + kh * dh * Wp + kw * dw].
+// Small maps (output rows of at most 8): im2col row by row, with its bounds checks, costs more than the GEMM. The
+// work item's image and group are copied into zero-padded planes, then each unrolled row is copied from them as
+// runs (one per output row piece: consecutive floats, or every s-th with a stride), without bounds checks:
+// col[(c, kh, kw), run.dst + i] = xpad[c][run.src + kh * dh * Wp + kw * dw + i * sw].
 struct PadGeom {
   int64_t Hp = 0, Wp = 0;
   int64_t plane() const { return Hp * Wp; }

@@ -26,7 +26,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 // How many chunks parallel_for(n, grain, ...) would use now (1 = runs inline).
 int64_t parallel_chunks(int64_t n, int64_t grain);
 
-// The thread rule of the heavy kernels (convolutions, GEMMs): how many of `threads` threads a node whose work is
+// The thread rule of the convolution kernels: how many of `threads` threads a node whose work is
 // `work` units (multiply-adds) uses, when each thread must get at least `min_per_thread` units: in [1, threads].
 // Handing chunks to another thread costs microseconds when it is spinning and tens of microseconds when it has to
 // be woken, so work below 2 * min_per_thread runs on the calling thread alone. Deterministic: the same shapes give
@@ -38,7 +38,7 @@ int64_t threads_for_work(double work, double min_per_thread, int64_t threads);
 // and its batch-8 convolutions (2.6-14 M) take two threads (docs/cpu.md, "Threads").
 constexpr double kMinMacsPerThread = 1 << 20;
 double min_macs_per_thread();
-// The same rule for copies (padding, unrolling): floats per thread.
+// The same rule for the direct convolution's padded copy of its input: floats per thread.
 constexpr double kMinCopyPerThread = 1 << 14;
 
 // While alive, loops started on this thread run inline (one thread). The builder times tactics in one: the thread
