@@ -9,6 +9,7 @@
 
 #include "runtime/cpu/cpu_executor.h"
 #include "runtime/cpu/cpu_tactics.h"
+#include "runtime/cpu/thread_pool.h"
 #include "util/error.h"
 #include "util/half.h"
 #include "util/log.h"
@@ -81,14 +82,11 @@ double run_ms(const ir::KernelFn& k, const ir::Node& n, const std::vector<const 
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-struct Choice {
-  size_t best = 0;
-  std::vector<double> ms;  // per candidate: median (or the warm-up time of one cut off); +inf when it failed
-  std::vector<Tensor> outs;
-};
-
 Choice time_candidates(const ir::Node& n, const std::vector<Tactic>& cands, const std::vector<const Tensor*>& ins,
                        const TacticTimingOptions& opt) {
+  // On one thread: every candidate gets the same thread split at run time (threads_for_work), and one thread's
+  // timings rank kernels without measuring when another process let the second core go.
+  runtime::cpu::InlineScope one_thread;
   Choice c;
   const size_t K = cands.size();
   c.ms.assign(K, std::numeric_limits<double>::infinity());
@@ -109,8 +107,11 @@ Choice time_candidates(const ir::Node& n, const std::vector<Tactic>& cands, cons
       if (k + 1 == K && active.empty()) throw;  // nothing ran: the node itself is at fault
       continue;
     }
+    // One slow run may be a preemption on a busy machine: a candidate is cut off only when a second warm-up is
+    // far behind too.
+    if (warm > opt.cutoff * best_warm) warm = std::min(warm, run_ms(cands[k].run, n, ins, outs[k]));
     if (warm > opt.cutoff * best_warm) {
-      c.ms[k] = warm;  // not a median: one run, already far behind
+      c.ms[k] = warm;  // not a quartile: warm-ups only, already far behind
       continue;
     }
     best_warm = std::min(best_warm, warm);
@@ -128,10 +129,13 @@ Choice time_candidates(const ir::Node& n, const std::vector<Tactic>& cands, cons
       total[k] += t[k].back();
     }
   }
+  // The lower quartile of the rounds: noise on a shared machine (preemption, another process's cache traffic)
+  // only ever adds time, so the fast runs tell the kernels apart best, and a quartile is not one lucky run.
   bool have = false;
   for (size_t k : active) {
-    std::nth_element(t[k].begin(), t[k].begin() + static_cast<std::ptrdiff_t>(t[k].size() / 2), t[k].end());
-    c.ms[k] = t[k][t[k].size() / 2];
+    const size_t q = t[k].size() / 4;
+    std::nth_element(t[k].begin(), t[k].begin() + static_cast<std::ptrdiff_t>(q), t[k].end());
+    c.ms[k] = t[k][q];
     if (!have || c.ms[k] < (1.0 - opt.tie) * c.ms[c.best]) {
       c.best = k;
       have = true;

@@ -108,6 +108,32 @@ TEST(CpuTactics, ConvIm2colStridesDilationsPadsGroups) {
   });
 }
 
+// im2col_blas's channel blocks (small maps with many channels), column tiles and the padded gather of short rows
+// (strides, dilations, uneven pads, groups): sizes large enough for threads_for_work to grant 2 and 3 threads.
+TEST(CpuTactics, ConvIm2colTilesChannelBlocksAndGather) {
+  for_thread_counts([](int) {
+    const DType dt = DType::Float32;
+    // One image of 6x6 (36 columns) with 320 output channels: column tiles or channel blocks for the threads; bias.
+    check_tactics("Conv", 11, {rand_of(dt, {1, 64, 6, 6}, 1), Const(rand_of(dt, {320, 64, 3, 3}, 2)),
+                               Const(rand_of(dt, {320}, 3))},
+                  conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1), {"im2col_blas"});
+    // 2x2 maps, 384 output channels, one image: fewer columns than channels, split into channel blocks.
+    check_tactics("Conv", 11, {rand_of(dt, {1, 192, 2, 2}, 4), Const(rand_of(dt, {384, 192, 3, 3}, 5)),
+                               Const(rand_of(dt, {384}, 6))},
+                  conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1), {"im2col_blas"});
+    // Short rows through the gather: stride 2, dilation 2, uneven pads, groups of 2; and a 1x1 stride-1 conv over a
+    // batch (read in place).
+    check_tactics("Conv", 11, {rand_of(dt, {6, 64, 9, 7}, 7), Const(rand_of(dt, {96, 32, 3, 3}, 8))},
+                  conv_attrs({2, 1}, {2, 0, 1, 3}, {2, 2}, 2), {"im2col_blas"});
+    check_tactics("Conv", 11, {rand_of(dt, {8, 128, 5, 5}, 9), Const(rand_of(dt, {160, 128, 1, 1}, 10)),
+                               Const(rand_of(dt, {160}, 11))},
+                  conv_attrs({1, 1}, {0, 0, 0, 0}, {1, 1}, 1), {"im2col_blas"});
+    // Wide maps: several unrolled tiles per image through the row-by-row im2col.
+    check_tactics("Conv", 11, {rand_of(dt, {2, 64, 30, 30}, 12), Const(rand_of(dt, {16, 64, 3, 3}, 13))},
+                  conv_attrs({1, 1}, {0, 0, 0, 0}, {1, 1}, 1), {"im2col_blas", "direct"});
+  });
+}
+
 TEST(CpuTactics, ConvDepthwiseDirectAndIm2col) {
   for_thread_counts([](int) {
     for (DType dt : {DType::Float32, DType::Float16, DType::BFloat16}) {

@@ -89,6 +89,9 @@ TEST(CpuTacticsFast, PoolingPadsStridesDilationsCeil) {
       Attrs same = {{"kernel_shape", std::vector<int64_t>{4, 4}}, {"auto_pad", std::string("SAME_UPPER")}};
       check_tactics(op, 11, {x}, same, {"fast"});
       check_tactics(op, 11, {rand_f32({2, 4, 9}, 2)}, pool_attrs({3}, {2}, {1, 1}), {"fast"});
+      // Rows of 37: two 16-column vector blocks and a tail.
+      check_tactics(op, 11, {rand_f32({2, 3, 7, 37}, 4)}, pool_attrs({3, 3}, {2, 2}, {1, 1, 1, 1}), {"fast"});
+      check_tactics(op, 11, {rand_f32({1, 2, 6, 37}, 5)}, pool_attrs({2, 4}, {1, 3}, {1, 0, 0, 2}), {"fast"});
       check_tactics(op, 11, {rand_f32({1, 2, 5, 6, 7}, 3)}, pool_attrs({2, 3, 2}, {1, 2, 2}, {0, 1, 1, 1, 0, 1}),
                     {"fast"});
     }

@@ -22,6 +22,16 @@ struct ConvArgs {
 // reports any malformed input with its own message).
 bool conv_args(const ir::Node& n, const std::vector<const Tensor*>& in, ConvArgs& a);
 
+// How "im2col_blas" splits a convolution of N images, G groups, Mg output channels per group, R = Cg * kernel
+// taps and P output positions per image over `threads` threads: each image's P columns are cut into `tiles` tiles
+// (unrolled tiles of at most 2^18 floats; a pointwise convolution reads its input in place), each tile's output
+// channels into `mblocks` blocks, and the items (image, group, tile, block) run on `threads` threads
+// (threads_for_work on the multiply-adds, thread_pool.h). Images and groups give the threads their items first.
+struct Im2colSplit {
+  int64_t threads = 1, tiles = 1, mblocks = 1;
+};
+Im2colSplit im2col_split(int64_t N, int64_t G, int64_t Mg, int64_t R, int64_t P, int64_t threads, bool pointwise);
+
 // Float convolutions with input rank 3..5.
 bool supports_conv(const ir::Node& n, const std::vector<const ir::ValueType*>& in);
 

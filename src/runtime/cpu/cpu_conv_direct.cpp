@@ -3,7 +3,7 @@
 // rows are split by column phase (column j of a padded row goes to phase j % stride_w at j / stride_w), so every
 // kernel tap reads 16 consecutive floats for 16 consecutive outputs, whatever the stride, and no bounds checks
 // remain.
-//  - "direct": 8 output channels x 16 outputs accumulate in registers; per input channel and tap one vector load
+//  - "direct": 12 (or 8) output channels x 16 (or 8, for short rows) outputs accumulate in registers; per input channel and tap one vector load
 //    and 8 multiply-adds with broadcast weights. Work items (image, group, channel block, output row) over the
 //    threads. Wins where channels are few and maps wide (small CNNs), where im2col + GEMM spends its time
 //    unrolling.
@@ -22,7 +22,6 @@
 namespace kiln::runtime::cpu {
 namespace cpu_conv {
 
-constexpr int kMB = 8;   // output channels per block ("direct")
 constexpr int kVW = 16;  // outputs per vector
 
 // The padded, phase-split input: per (image, channel) plane Hp rows of `sw` phases of Wq floats, then kTail floats
@@ -81,13 +80,13 @@ KILN_CPU_CLONES void fill_plane(const float* src, float* d, const Padded& p, int
 }
 
 // Fills the padded, phase-split copy of `planes` input planes [H, W].
-void fill_padded(const float* x, int64_t planes, const ops::Window3& w, const Padded& p, float* dst) {
+void fill_padded(const float* x, int64_t planes, const ops::Window3& w, const Padded& p, float* dst, int64_t threads) {
   const int64_t H = w.in[1], W = w.in[2];
   std::vector<int64_t> ranges(static_cast<size_t>(2 * p.sw));
   for (int64_t ph = 0; ph < p.sw; ++ph)
     valid_range(p.sw, ph - w.pb[2], W, 0, p.Wq, ranges[static_cast<size_t>(2 * ph)],
                 ranges[static_cast<size_t>(2 * ph + 1)]);
-  parallel_for(planes, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, p.plane())), [&](int64_t lo, int64_t hi) {
+  parallel_for_threads(planes, threads, [&](int64_t lo, int64_t hi) {
     for (int64_t q = lo; q < hi; ++q)
       fill_plane(x + q * H * W, dst + q * p.plane(), p, H, W, w.pb[1], w.pb[2], ranges.data());
   });
@@ -102,40 +101,59 @@ std::vector<int64_t> kernel_column_offsets(const ops::Window3& w, const Padded& 
   return off;
 }
 
-// Stores the first n (<= 16) floats of v: a full vector as one store (a variable-size memcpy is a library call).
-KILN_CPU_INLINE void store_head(float* dst, const KilnV16f& v, int64_t n) {
-  if (n >= kVW)
+// Stores the first n (<= lanes) floats of v: a full vector as one store (a variable-size memcpy is a library call).
+template <class V>
+KILN_CPU_INLINE void store_head(float* dst, const V& v, int64_t n) {
+  if (n >= static_cast<int64_t>(sizeof v / sizeof(float)))
     std::memcpy(dst, &v, sizeof v);
   else
     std::memcpy(dst, &v, static_cast<size_t>(n) * sizeof(float));
 }
 
-// One output row of one channel block: y[j * plane + ow] for j < mcount, all ow.
-KILN_CPU_CLONES void direct_row(const float* xp, const float* wpk, const float* bias, const DirectGeom& g, int64_t oh,
-                                float* y, int64_t plane, int mcount) {
+typedef float KilnV8f __attribute__((vector_size(32)));
+
+// One output row of one block of MB channels: y[j * plane + ow] for j < mcount, all ow; vectors V of VW floats.
+template <class V, int VW, int MB>
+KILN_CPU_INLINE void direct_row_mb(const float* xp, const float* wpk, const float* bias, const DirectGeom& g,
+                                   int64_t oh, float* y, int64_t plane, int mcount) {
   const int64_t* kwo = g.kw_off.data();
-  for (int64_t ow = 0; ow < g.OW; ow += kVW) {
-    KilnV16f acc[kMB];
-    for (int j = 0; j < kMB; ++j) {
-      const float b = bias[j];
-      acc[j] = KilnV16f{b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b};
-    }
+  for (int64_t ow = 0; ow < g.OW; ow += VW) {
+    V acc[MB];
+    for (int j = 0; j < MB; ++j) acc[j] = V{} + bias[j];
     for (int64_t c = 0; c < g.Cg; ++c) {
       const float* xc = xp + c * g.pad.plane() + ow;
-      const float* wc = wpk + c * g.KH * g.KW * kMB;
+      const float* wc = wpk + c * g.KH * g.KW * MB;
       for (int64_t kh = 0; kh < g.KH; ++kh) {
         const float* xr = xc + (oh * g.sh + kh * g.dh) * g.pad.row();
-        const float* wr = wc + kh * g.KW * kMB;
+        const float* wr = wc + kh * g.KW * MB;
         for (int64_t kw = 0; kw < g.KW; ++kw) {
-          KilnV16f xv;
+          V xv;
           std::memcpy(&xv, xr + kwo[kw], sizeof xv);
-          const float* wk = wr + kw * kMB;
-          for (int j = 0; j < kMB; ++j) acc[j] += xv * wk[j];
+          const float* wk = wr + kw * MB;
+          for (int j = 0; j < MB; ++j) acc[j] += xv * wk[j];
         }
       }
     }
     for (int j = 0; j < mcount; ++j) store_head(y + j * plane + oh * g.OW + ow, acc[j], g.OW - ow);
   }
+}
+
+using RowFn = void (*)(const float*, const float*, const float*, const DirectGeom&, int64_t, float*, int64_t, int);
+#define KILN_DIRECT_ROW(NAME, V, VW, MB)                                                                         \
+  KILN_CPU_CLONES void NAME(const float* xp, const float* wpk, const float* bias, const DirectGeom& g, int64_t oh, \
+                            float* y, int64_t plane, int mcount) {                                               \
+    direct_row_mb<V, VW, MB>(xp, wpk, bias, g, oh, y, plane, mcount);                                           \
+  }
+KILN_DIRECT_ROW(direct_row16x8, KilnV16f, 16, 8)
+KILN_DIRECT_ROW(direct_row16x12, KilnV16f, 16, 12)
+KILN_DIRECT_ROW(direct_row8x8, KilnV8f, 8, 8)
+KILN_DIRECT_ROW(direct_row8x12, KilnV8f, 8, 12)
+#undef KILN_DIRECT_ROW
+
+// Channels per block: 12 unless that leaves more padding channels than 8 (16, 8, 3, ...).
+int64_t block_channels(int64_t Mg) {
+  const int64_t pad8 = (Mg + 7) / 8 * 8, pad12 = (Mg + 11) / 12 * 12;
+  return pad12 <= pad8 ? 12 : 8;
 }
 
 bool direct_geometry(const ConvArgs& a, DirectGeom& g) {
@@ -167,12 +185,23 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   float* py = yo.data();
   const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
+    // Rows of at most 8 outputs take vectors of 8 floats (no idle lanes; on AVX-512 machines that split 512-bit
+    // operations in two, as fast per float). Multiply-adds as computed (whole blocks of channels, whole vectors)
+    // decide the threads.
+    const int64_t kMB = block_channels(a.Mg), vw = g.OW <= 8 ? 8 : kVW;
+    const int64_t blocks = (a.Mg + kMB - 1) / kMB, taps = g.Cg * g.KH * g.KW;
+    const int64_t items = a.N * a.G * blocks * g.OH;
+    const int64_t row_work = std::max<int64_t>(1, taps * ((g.OW + vw - 1) / vw) * vw);
+    const int64_t threads =
+        threads_for_work(static_cast<double>(items) * row_work * kMB, min_macs_per_thread(), cpu_threads());
+    const RowFn row = vw == 8 ? (kMB == 12 ? direct_row8x12 : direct_row8x8)
+                              : (kMB == 12 ? direct_row16x12 : direct_row16x8);
     Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane() + kTail});
     float* xpad = xpad_t.mutable_as<float>();
-    fill_padded(px, planes_in, a.win, g.pad, xpad);
+    fill_padded(px, planes_in, a.win, g.pad, xpad,
+                threads_for_work(static_cast<double>(planes_in * g.pad.plane()), kMinCopyPerThread, threads));
     std::fill(xpad + planes_in * g.pad.plane(), xpad + planes_in * g.pad.plane() + kTail, 0.0f);
     // Weights as [group][channel block][Cg][KH][KW][kMB], zero beyond the last channel; bias per block.
-    const int64_t blocks = (a.Mg + kMB - 1) / kMB, taps = g.Cg * g.KH * g.KW;
     std::vector<float> wpk(static_cast<size_t>(a.G * blocks * taps * kMB), 0.0f);
     std::vector<float> bpk(static_cast<size_t>(a.G * blocks * kMB), 0.0f);
     for (int64_t gr = 0; gr < a.G; ++gr)
@@ -181,9 +210,7 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         for (int64_t t = 0; t < taps; ++t) wpk[static_cast<size_t>((blk * taps + t) * kMB + j)] = pw[mo * taps + t];
         if (pb) bpk[static_cast<size_t>(blk * kMB + j)] = pb[mo];
       }
-    const int64_t items = a.N * a.G * blocks * g.OH;
-    const int64_t row_work = std::max<int64_t>(1, taps * ((g.OW + kVW - 1) / kVW));
-    parallel_for(items, std::max<int64_t>(1, 4096 / row_work), [&](int64_t lo, int64_t hi) {
+    parallel_for_threads(items, threads, [&](int64_t lo, int64_t hi) {
       for (int64_t it = lo; it < hi; ++it) {
         const int64_t oh = it % g.OH, rest = it / g.OH, blk = rest % blocks, ng = rest / blocks;
         const int64_t bn = ng / a.G, gr = ng % a.G;
@@ -191,8 +218,8 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         const int mcount = static_cast<int>(std::min<int64_t>(kMB, a.Mg - blk * kMB));
         const float* xp = xpad + (bn * a.C + gr * a.Cg) * g.pad.plane();
         const int64_t kb = gr * blocks + blk;
-        direct_row(xp, wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, g, oh, py + (bn * a.M + m0) * plane,
-                   plane, mcount);
+        row(xp, wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, g, oh, py + (bn * a.M + m0) * plane, plane,
+            mcount);
       }
     });
   }
@@ -274,7 +301,11 @@ void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std
       valid_range(g.pad.sw, ph - w.pb[2], W, 0, g.pad.Wq, ranges[static_cast<size_t>(2 * ph)],
                   ranges[static_cast<size_t>(2 * ph + 1)]);
     const int64_t plane_work = std::max<int64_t>(1, g.OH * ksp * ((g.OW + kVW - 1) / kVW));
-    parallel_for(a.N * a.M, std::max<int64_t>(1, 2048 / plane_work), [&](int64_t lo, int64_t hi) {
+    // A depthwise multiply-add costs several dense ones (a load each, no reuse across channels: ~9 GMAC/s against
+    // ~45 on one core), so it counts 4 times in the thread rule.
+    const int64_t threads = threads_for_work(4.0 * static_cast<double>(a.N * a.M) * plane_work * kVW,
+                                             min_macs_per_thread(), cpu_threads());
+    parallel_for_threads(a.N * a.M, threads, [&](int64_t lo, int64_t hi) {
       std::vector<float> buf(static_cast<size_t>(g.pad.plane() + kTail), 0.0f);
       for (int64_t nm = lo; nm < hi; ++nm) {
         const int64_t bn = nm / a.M, m = nm % a.M, gr = m / a.Mg;

@@ -5,6 +5,7 @@
 // the general path, which walks the taps in the reference's order over whole output rows. AveragePool divides by the
 // valid count, or with count_include_pad by the count of taps inside input + pads.
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "ops/spatial.h"
@@ -67,37 +68,50 @@ KILN_CPU_CLONES bool has_nan(const float* x, int64_t n) {
   return any != 0;
 }
 
-// Separable max (is_max) or sum over one plane: per input row the horizontal result for every output column
-// (into `hrow`, [in rows, out cols]), then per output row the vertical combination of the valid rows. Max assumes
-// a NaN-free plane; windows without a valid tap give -inf (max) or 0 (sum).
-KILN_CPU_CLONES void pool_plane_2d(const float* xp, float* yp, const Window3& w, float* hrow, bool is_max) {
+// Separable max (is_max) or sum over one plane: per output row, the vertical combination of its window's valid
+// input rows over the whole width first (contiguous, vectorized; into `vrow`, W floats), then the horizontal result
+// for every output column from that one row (strided by the stride: on output rows only, not on every input row).
+// Max assumes a NaN-free plane; windows without a valid tap give -inf (max) or 0 (sum).
+KILN_CPU_CLONES void pool_plane_2d(const float* xp, float* yp, const Window3& w, float* vrow, bool is_max) {
   const int64_t H = w.in[1], W = w.in[2], OH = w.out[1], OW = w.out[2];
   const float init = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
-  for (int64_t h = 0; h < H; ++h) {
-    float* hr = hrow + h * OW;
-    const float* xr = xp + h * W;
-    for (int64_t o = 0; o < OW; ++o) hr[o] = init;
+  const KilnV16f vinit = KilnV16f{} + init;
+  for (int64_t oh = 0; oh < OH; ++oh) {
+    // 16 columns at a time in a register over the window's rows, stored once.
+    int64_t i = 0;
+    for (; i + 16 <= W; i += 16) {
+      KilnV16f m = vinit;
+      for (int64_t k1 = 0; k1 < w.k[1]; ++k1) {
+        const int64_t i1 = oh * w.s[1] - w.pb[1] + k1 * w.d[1];
+        if (i1 < 0 || i1 >= H) continue;
+        KilnV16f v;
+        std::memcpy(&v, xp + i1 * W + i, sizeof v);
+        if (is_max)
+          m = m > v ? m : v;
+        else
+          m += v;
+      }
+      std::memcpy(vrow + i, &m, sizeof m);
+    }
+    for (; i < W; ++i) {
+      float m = init;
+      for (int64_t k1 = 0; k1 < w.k[1]; ++k1) {
+        const int64_t i1 = oh * w.s[1] - w.pb[1] + k1 * w.d[1];
+        if (i1 < 0 || i1 >= H) continue;
+        m = is_max ? std::max(m, xp[i1 * W + i]) : m + xp[i1 * W + i];
+      }
+      vrow[i] = m;
+    }
+    float* yr = yp + oh * OW;
+    for (int64_t o = 0; o < OW; ++o) yr[o] = init;
     for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
       const int64_t base = k2 * w.d[2] - w.pb[2], s = w.s[2];
       int64_t vlo, vhi;
       valid_range(s, base, W, 0, OW, vlo, vhi);
       if (is_max)
-        for (int64_t o = vlo; o < vhi; ++o) hr[o] = std::max(hr[o], xr[o * s + base]);
+        for (int64_t o = vlo; o < vhi; ++o) yr[o] = std::max(yr[o], vrow[o * s + base]);
       else
-        for (int64_t o = vlo; o < vhi; ++o) hr[o] += xr[o * s + base];
-    }
-  }
-  for (int64_t oh = 0; oh < OH; ++oh) {
-    float* yr = yp + oh * OW;
-    for (int64_t o = 0; o < OW; ++o) yr[o] = init;
-    for (int64_t k1 = 0; k1 < w.k[1]; ++k1) {
-      const int64_t i1 = oh * w.s[1] - w.pb[1] + k1 * w.d[1];
-      if (i1 < 0 || i1 >= H) continue;
-      const float* hr = hrow + i1 * OW;
-      if (is_max)
-        for (int64_t o = 0; o < OW; ++o) yr[o] = std::max(yr[o], hr[o]);
-      else
-        for (int64_t o = 0; o < OW; ++o) yr[o] += hr[o];
+        for (int64_t o = vlo; o < vhi; ++o) yr[o] += vrow[o * s + base];
     }
   }
 }
@@ -115,7 +129,7 @@ void maxpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::
   const bool sep = separable(w);
   parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
     std::vector<uint8_t> seen(static_cast<size_t>(P));
-    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[1] * w.out[2]) : 0);
+    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[2]) : 0);
     for (int64_t p = lo; p < hi; ++p) {
       const float* xp = px + p * in_sp;
       float* yp = py + p * P;
@@ -179,7 +193,7 @@ void avgpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::
   float* py = y.mutable_as<float>();
   const bool sep = separable(w);
   parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
-    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[1] * w.out[2]) : 0);
+    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[2]) : 0);
     for (int64_t p = lo; p < hi; ++p) {
       const float* xp = px + p * in_sp;
       float* yp = py + p * P;

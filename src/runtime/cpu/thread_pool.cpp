@@ -18,6 +18,8 @@ namespace kiln::runtime::cpu {
 namespace {
 
 thread_local bool t_in_pool_loop = false;
+thread_local bool t_inline = false;  // an InlineScope is alive on this thread
+std::atomic<uint64_t> g_pool_loops{0};
 
 int default_threads() {
   if (const char* e = std::getenv("KILN_CPU_THREADS")) {
@@ -172,7 +174,7 @@ void set_cpu_threads(int n) {
 
 int64_t parallel_chunks(int64_t n, int64_t grain) {
   if (n <= 0) return 0;
-  if (t_in_pool_loop) return 1;
+  if (t_in_pool_loop || t_inline) return 1;
   const int64_t by_grain = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
   const int64_t threads = cpu_threads();
   return threads <= 1 ? 1 : std::min<int64_t>({by_grain, 4 * threads, n});
@@ -196,7 +198,30 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     g.pool.reset();
     g.pool = std::make_unique<Pool>(threads);
   }
+  g_pool_loops.fetch_add(1, std::memory_order_relaxed);
   g.pool->run(chunks, [&](int64_t c) { fn(n * c / chunks, n * (c + 1) / chunks); });
+}
+
+InlineScope::InlineScope() : prev_(t_inline) { t_inline = true; }
+InlineScope::~InlineScope() { t_inline = prev_; }
+
+uint64_t pool_loops_run() { return g_pool_loops.load(std::memory_order_relaxed); }
+
+double min_macs_per_thread() { return kMinMacsPerThread; }
+
+int64_t threads_for_work(double work, double min_per_thread, int64_t threads) {
+  if (threads <= 1 || !(work > 0) || !(min_per_thread > 0)) return 1;
+  const double t = work / min_per_thread;  // threads that each get at least min_per_thread
+  return t < 2.0 ? 1 : t >= static_cast<double>(threads) ? threads : static_cast<int64_t>(t);
+}
+
+void parallel_for_threads(int64_t n, int64_t threads, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  if (threads <= 1) {
+    fn(0, n);
+    return;
+  }
+  parallel_for(n, std::max<int64_t>(1, n / (4 * threads)), fn);
 }
 
 }  // namespace kiln::runtime::cpu

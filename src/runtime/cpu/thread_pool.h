@@ -26,4 +26,41 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
 // How many chunks parallel_for(n, grain, ...) would use now (1 = runs inline).
 int64_t parallel_chunks(int64_t n, int64_t grain);
 
+// The thread rule of the convolution kernels: how many of `threads` threads a node whose work is
+// `work` units (multiply-adds) uses, when each thread must get at least `min_per_thread` units: in [1, threads].
+// Handing chunks to another thread costs microseconds when it is spinning and tens of microseconds when it has to
+// be woken, so work below 2 * min_per_thread runs on the calling thread alone. Deterministic: the same shapes give
+// the same split on every run and in every build (docs/cpu.md, "Threads").
+int64_t threads_for_work(double work, double min_per_thread, int64_t threads);
+
+// Multiply-adds per thread below which a convolution is not split further (the rule above): 2^20, about 10-25 us
+// of one core's work, so every convolution of a small CNN at batch 1 (ResNet-18 at 64x64: 0.3-1.8 M) runs inline
+// and its batch-8 convolutions (2.6-14 M) take two threads (docs/cpu.md, "Threads").
+constexpr double kMinMacsPerThread = 1 << 20;
+double min_macs_per_thread();
+// The same rule for the direct convolution's padded copy of its input: floats per thread.
+constexpr double kMinCopyPerThread = 1 << 14;
+
+// While alive, loops started on this thread run inline (one thread). The builder times tactics in one: the thread
+// split is a fixed rule of the shapes, the same for every candidate (threads_for_work), so one thread ranks the
+// kernels, and a second thread's timing on a busy machine mostly measures when the other core was free.
+class InlineScope {
+ public:
+  InlineScope();
+  ~InlineScope();
+  InlineScope(const InlineScope&) = delete;
+  InlineScope& operator=(const InlineScope&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Loops handed to the pool so far in this process (not those run inline): lets tests check that small work stays
+// on the calling thread.
+uint64_t pool_loops_run();
+
+// Runs fn(begin, end) over [0, n) split for `threads` threads (up to 4 chunks each, claimed as threads come
+// free); threads <= 1 runs it inline on the calling thread.
+void parallel_for_threads(int64_t n, int64_t threads, const std::function<void(int64_t, int64_t)>& fn);
+
 }  // namespace kiln::runtime::cpu
