@@ -12,6 +12,10 @@
 // 3. Elementwise chains (decomposed GELU, bias + GELU + residual, SiLU, GPT-2's tanh GELU) on [n / 4096, 4096]: the
 //    unfused nodes called one after the other, then the kiln.FusedElementwise node the fuse_elementwise pass makes of
 //    them (--op fused selects only these); both rows count the fused node's ideal bytes.
+// 4. Channels-last kernels (--op nhwc selects only these), float32 and float16: kiln.Pool MaxPool 3x3/2 pad 1 on
+//    ResNet-50's stem [128, 112, 112, 64] NHWC (the NCHW MaxPool row above is the same pool), and the image entry
+//    [128, 3, 224, 224] -> NHWC padded to 8 and to 4 channels: Transpose + Pad (the nodes the pass wrote before) against
+//    the one kiln.ToNhwc node. KILN_NHWC_POOL_VECTOR=0 / KILN_NHWC_ENTRY_NARROW=0 time the scalar / general kernels.
 // Prints a markdown table: op, dtype, tactic, bytes moved (the minimum an ideal kernel reads + writes), median time,
 // GB/s and % of the copy bandwidth. Ops with no registered tactic are listed under the table. --list needs no GPU:
 // it builds every case's graph, infers its output and lists the tactics that would be timed.
@@ -364,6 +368,64 @@ void chain_graphs(const Chain& c, DType dt, int64_t rows, int64_t cols, kiln::ir
   kiln::ir::infer_types(f);
 }
 
+// Channels-last rows (section 4 of the header comment).
+void time_nhwc(const Options& o, const KernelContext& ctx, std::vector<Row>& rows, std::vector<std::string>& untimed) {
+  if (!o.only.empty() && o.only != "nhwc") return;
+  auto attr_ints = [](std::vector<int64_t> v) { return kiln::ir::Attr{std::move(v)}; };
+  auto one = [&](const std::string& label, DType dt, kiln::ir::Graph g, const std::string& tactic_note) {
+    try {
+      g.name = "nhwc";
+      kiln::ir::infer_types(g);
+      GraphRun run(std::move(g), ctx.stream);
+      CHECK_CUDA(cudaStreamSynchronize(ctx.stream));
+      const double ms = time_ms([&] { run.run(ctx); }, ctx.stream, o.iterations);
+      CHECK_CUDA(cudaGetLastError());
+      std::string tactics;
+      for (const CudaTactic* t : run.tactics) tactics += (tactics.empty() ? "" : " + ") + t->name;
+      rows.push_back({label, dtype_label(dt), tactics + tactic_note, run.bytes, ms});
+    } catch (const kiln::Error& e) {
+      untimed.push_back(label + " " + dtype_label(dt) + ": " + e.what());
+    }
+  };
+  for (DType dt : {DType::Float32, DType::Float16}) {
+    {
+      kiln::ir::Graph g;
+      g.inputs = {"x"};
+      g.types["x"] = kiln::ir::ValueType::of(dt, {128, 112, 112, 64});
+      kiln::ir::Node n;
+      n.name = "kpool", n.domain = "kiln", n.op_type = "Pool", n.opset = 1;
+      n.inputs = {"x"}, n.outputs = {"y"};
+      n.attrs = {{"kernel_shape", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})},
+                 {"layout", std::string("NHWC")}, {"op", std::string("MaxPool")}, {"onnx_opset", int64_t(12)}};
+      g.nodes.push_back(n);
+      g.outputs = {"y"};
+      one("kiln.Pool MaxPool 3x3/2 pad 1 NHWC [128,112,112,64]", dt, g, " (kiln.Pool)");
+    }
+    for (int64_t to : {8, 4}) {
+      const std::string what = "Entry [128,3,224,224] -> NHWC, C 3 -> " + std::to_string(to);
+      kiln::ir::Graph pair;
+      pair.inputs = {"x"};
+      pair.types["x"] = kiln::ir::ValueType::of(dt, {128, 3, 224, 224});
+      kiln::ir::Graph fused = pair;
+      add_node(pair, "Transpose", {"x"}, {{"perm", attr_ints({0, 2, 3, 1})}});
+      pair.initializers["pads"] =
+          kiln::Tensor::from_vector<int64_t>(DType::Int64, {8}, {0, 0, 0, 0, 0, 0, 0, to - 3});
+      pair.nodes.back().opset = 13;
+      const std::string y = add_node(pair, "Pad", {pair.nodes.back().outputs[0], "pads"});
+      pair.nodes.back().opset = 13;
+      pair.outputs = {y};
+      one(what + ", Transpose + Pad", dt, pair, "");
+      kiln::ir::Node n;
+      n.name = "entry", n.domain = "kiln", n.op_type = "ToNhwc", n.opset = 1;
+      n.inputs = {"x"}, n.outputs = {"y"};
+      n.attrs = {{"channels", to}};
+      fused.nodes.push_back(n);
+      fused.outputs = {"y"};
+      one(what + ", fused", dt, fused, " (kiln.ToNhwc)");
+    }
+  }
+}
+
 // Rows for every chain: unfused (one call per node) and fused (the pass's node).
 void time_chains(const Options& o, const KernelContext& ctx, std::vector<Row>& rows, std::vector<std::string>& untimed) {
   const int64_t cols = 4096, nrows = o.elements / cols;
@@ -570,6 +632,7 @@ int main(int argc, char** argv) {
   }
 
   time_chains(o, ctx, rows, untimed);
+  time_nhwc(o, ctx, rows, untimed);
 
   std::printf("# kiln CUDA microbenchmark\n\n");
   std::printf(
