@@ -368,25 +368,16 @@ void chain_graphs(const Chain& c, DType dt, int64_t rows, int64_t cols, kiln::ir
   kiln::ir::infer_types(f);
 }
 
-// Channels-last rows (section 4 of the header comment).
-void time_nhwc(const Options& o, const KernelContext& ctx, std::vector<Row>& rows, std::vector<std::string>& untimed) {
-  if (!o.only.empty() && o.only != "nhwc") return;
+// Channels-last graphs (section 4 of the header comment), typed.
+struct NhwcGraph {
+  std::string label;
+  DType dt;
+  kiln::ir::Graph g;
+  std::string note;  // appended to the tactic column
+};
+std::vector<NhwcGraph> nhwc_graphs() {
   auto attr_ints = [](std::vector<int64_t> v) { return kiln::ir::Attr{std::move(v)}; };
-  auto one = [&](const std::string& label, DType dt, kiln::ir::Graph g, const std::string& tactic_note) {
-    try {
-      g.name = "nhwc";
-      kiln::ir::infer_types(g);
-      GraphRun run(std::move(g), ctx.stream);
-      CHECK_CUDA(cudaStreamSynchronize(ctx.stream));
-      const double ms = time_ms([&] { run.run(ctx); }, ctx.stream, o.iterations);
-      CHECK_CUDA(cudaGetLastError());
-      std::string tactics;
-      for (const CudaTactic* t : run.tactics) tactics += (tactics.empty() ? "" : " + ") + t->name;
-      rows.push_back({label, dtype_label(dt), tactics + tactic_note, run.bytes, ms});
-    } catch (const kiln::Error& e) {
-      untimed.push_back(label + " " + dtype_label(dt) + ": " + e.what());
-    }
-  };
+  std::vector<NhwcGraph> v;
   for (DType dt : {DType::Float32, DType::Float16}) {
     {
       kiln::ir::Graph g;
@@ -399,7 +390,7 @@ void time_nhwc(const Options& o, const KernelContext& ctx, std::vector<Row>& row
                  {"layout", std::string("NHWC")}, {"op", std::string("MaxPool")}, {"onnx_opset", int64_t(12)}};
       g.nodes.push_back(n);
       g.outputs = {"y"};
-      one("kiln.Pool MaxPool 3x3/2 pad 1 NHWC [128,112,112,64]", dt, g, " (kiln.Pool)");
+      v.push_back({"kiln.Pool MaxPool 3x3/2 pad 1 NHWC [128,112,112,64]", dt, g, " (kiln.Pool)"});
     }
     for (int64_t to : {8, 4}) {
       const std::string what = "Entry [128,3,224,224] -> NHWC, C 3 -> " + std::to_string(to);
@@ -408,20 +399,41 @@ void time_nhwc(const Options& o, const KernelContext& ctx, std::vector<Row>& row
       pair.types["x"] = kiln::ir::ValueType::of(dt, {128, 3, 224, 224});
       kiln::ir::Graph fused = pair;
       add_node(pair, "Transpose", {"x"}, {{"perm", attr_ints({0, 2, 3, 1})}});
-      pair.initializers["pads"] =
-          kiln::Tensor::from_vector<int64_t>(DType::Int64, {8}, {0, 0, 0, 0, 0, 0, 0, to - 3});
       pair.nodes.back().opset = 13;
+      pair.initializers["pads"] = kiln::Tensor::from_vector<int64_t>(DType::Int64, {8}, {0, 0, 0, 0, 0, 0, 0, to - 3});
       const std::string y = add_node(pair, "Pad", {pair.nodes.back().outputs[0], "pads"});
       pair.nodes.back().opset = 13;
       pair.outputs = {y};
-      one(what + ", Transpose + Pad", dt, pair, "");
+      v.push_back({what + ", Transpose + Pad", dt, pair, ""});
       kiln::ir::Node n;
       n.name = "entry", n.domain = "kiln", n.op_type = "ToNhwc", n.opset = 1;
       n.inputs = {"x"}, n.outputs = {"y"};
       n.attrs = {{"channels", to}};
       fused.nodes.push_back(n);
       fused.outputs = {"y"};
-      one(what + ", fused", dt, fused, " (kiln.ToNhwc)");
+      v.push_back({what + ", fused", dt, fused, " (kiln.ToNhwc)"});
+    }
+  }
+  for (auto& c : v) {
+    c.g.name = "nhwc";
+    kiln::ir::infer_types(c.g);
+  }
+  return v;
+}
+
+void time_nhwc(const Options& o, const KernelContext& ctx, std::vector<Row>& rows, std::vector<std::string>& untimed) {
+  if (!o.only.empty() && o.only != "nhwc") return;
+  for (NhwcGraph& c : nhwc_graphs()) {
+    try {
+      GraphRun run(std::move(c.g), ctx.stream);
+      CHECK_CUDA(cudaStreamSynchronize(ctx.stream));
+      const double ms = time_ms([&] { run.run(ctx); }, ctx.stream, o.iterations);
+      CHECK_CUDA(cudaGetLastError());
+      std::string tactics;
+      for (const CudaTactic* t : run.tactics) tactics += (tactics.empty() ? "" : " + ") + t->name;
+      rows.push_back({c.label, dtype_label(c.dt), tactics + c.note, run.bytes, ms});
+    } catch (const kiln::Error& e) {
+      untimed.push_back(c.label + " " + dtype_label(c.dt) + ": " + e.what());
     }
   }
 }
@@ -492,6 +504,29 @@ int list_cases(const Options& o) {
         ++bad;
       }
     }
+  if (o.only.empty() || o.only == "nhwc") {
+    try {
+      for (const NhwcGraph& c : nhwc_graphs()) {
+        std::printf("%-60s %s  ", c.label.c_str(), dtype_label(c.dt).c_str());
+        std::string tactics;
+        for (const auto& n : c.g.nodes) {
+          std::vector<kiln::ir::ValueType> in_types;
+          for (const auto& name : n.inputs)
+            in_types.push_back(c.g.initializers.count(name)
+                                   ? kiln::ir::ValueType::of(c.g.initializers.at(name).dtype(),
+                                                             c.g.initializers.at(name).shape())
+                                   : *c.g.type_of(name));
+          const auto cands = kiln::runtime::cuda::cuda_tactics_for(n, in_types);
+          tactics += (tactics.empty() ? "" : " + ") + (cands.empty() ? std::string("(none)") : cands[0]->name);
+          if (cands.empty()) ++bad;
+        }
+        std::printf("-> %s  tactics: %s\n", c.g.type_of(c.g.outputs[0])->str().c_str(), tactics.c_str());
+      }
+    } catch (const kiln::Error& e) {
+      std::printf("ERROR %s\n", e.what());
+      ++bad;
+    }
+  }
   return bad == 0 ? 0 : 1;
 }
 

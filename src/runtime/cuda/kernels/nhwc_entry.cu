@@ -2,9 +2,10 @@
 // The layout_nhwc pass writes it for the entry of an image stem (C = 3 padded to 8, or 4): one kernel instead of a
 // Transpose and a Pad, reading X once and writing Y once. Pure data movement: the kernels copy element bits.
 //
-// Narrow path (channels 4, 8 or 16, at least 4 bytes per output pixel, Y aligned to them, < 2^31 elements): one
-// thread per pixel reads its C values (adjacent threads on adjacent pixels: coalesced rows of each input plane) and
-// writes the whole padded pixel with 4- to 16-byte stores (two 16-byte stores for 32-byte pixels).
+// Narrow path (channels 4, 8 or 16, at least 4 bytes per output pixel, Y aligned to them, < 2^31 elements): a thread
+// per pixel reads its C values (adjacent threads on adjacent pixels: coalesced rows of each input plane) and writes
+// the whole padded pixel with 4- to 16-byte stores (two 16-byte stores for 32-byte pixels); each thread takes 4
+// pixels a block apart, issuing all their loads before the stores.
 // General path otherwise: one thread per output element (coalesced writes, 64-bit indices).
 #include <cstdint>
 #include <cstdlib>
@@ -23,26 +24,39 @@ template <int BYTES>
 using StoreWord = std::conditional_t<
     (BYTES >= 16), uint4, std::conditional_t<BYTES == 8, uint2, std::conditional_t<BYTES == 4, uint32_t, void>>>;
 
+constexpr int kPixelsPerThread = 4;  // block-strided, so that each load instruction stays coalesced
+
 template <typename E, int CP>
 __global__ void __launch_bounds__(kBlock) to_nhwc_narrow_kernel(const E* __restrict__ x, E* __restrict__ y, int C,
                                                                 uint32_t hw, uint32_t pixels, DivMod by_hw) {
   constexpr int kBytes = CP * static_cast<int>(sizeof(E));
   using W = StoreWord<kBytes>;
   constexpr int kWords = kBytes / static_cast<int>(sizeof(W));
+  constexpr int U = kPixelsPerThread;
   union Pixel {
     E e[CP];
     W w[kWords];
   };
-  for (uint32_t p = blockIdx.x * blockDim.x + threadIdx.x; p < pixels; p += gridDim.x * blockDim.x) {
-    const uint32_t n = static_cast<uint32_t>(by_hw.div(p));
-    const uint32_t s = p - n * hw;
-    const E* xp = x + n * static_cast<uint32_t>(C) * hw + s;
-    Pixel px;
+  const uint32_t step = gridDim.x * blockDim.x * U;
+  for (uint32_t base = blockIdx.x * blockDim.x * U + threadIdx.x; base < pixels; base += step) {
+    Pixel px[U];
 #pragma unroll
-    for (int c = 0; c < CP; ++c) px.e[c] = c < C ? xp[static_cast<uint32_t>(c) * hw] : E(0);
-    W* yp = reinterpret_cast<W*>(y) + static_cast<size_t>(p) * kWords;
+    for (int u = 0; u < U; ++u) {  // every load first: U * C reads in flight per thread
+      const uint32_t p = base + static_cast<uint32_t>(u) * blockDim.x;
+      if (p >= pixels) break;
+      const uint32_t n = static_cast<uint32_t>(by_hw.div(p));
+      const E* xp = x + n * static_cast<uint32_t>(C) * hw + (p - n * hw);
 #pragma unroll
-    for (int i = 0; i < kWords; ++i) yp[i] = px.w[i];
+      for (int c = 0; c < CP; ++c) px[u].e[c] = c < C ? xp[static_cast<uint32_t>(c) * hw] : E(0);
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const uint32_t p = base + static_cast<uint32_t>(u) * blockDim.x;
+      if (p >= pixels) break;
+      W* yp = reinterpret_cast<W*>(y) + static_cast<size_t>(p) * kWords;
+#pragma unroll
+      for (int i = 0; i < kWords; ++i) yp[i] = px[u].w[i];
+    }
   }
 }
 
@@ -65,7 +79,7 @@ bool launch_narrow(const KernelContext& ctx, const void* x, void* y, int64_t C, 
   if ((reinterpret_cast<uintptr_t>(y) % static_cast<uintptr_t>(bytes < 16 ? bytes : 16)) != 0) return false;
   const DivMod by_hw = make_divmod(hw, pixels);
   if (!by_hw.fast) return false;
-  const unsigned grid = grid_for(pixels);
+  const unsigned grid = grid_for(pixels, kPixelsPerThread);
   const E* xs = static_cast<const E*>(x);
   E* ys = static_cast<E*>(y);
   const int c = static_cast<int>(C);
