@@ -232,8 +232,8 @@ TEST(LayoutNhwc, ConvGeometriesMatchTheOriginalExactly) {
     }
 }
 
-// A narrow conv that reads a region value (not an outside one) gets a Pad node; the stem still enters through
-// kiln.ToNhwc; KILN_NHWC_PAD_CHANNELS=4 pads both to 4.
+// A narrow conv that reads a region value (not an outside one) gets a Pad node; the stems still enter through
+// kiln.ToNhwc, one for the two convs reading x; KILN_NHWC_PAD_CHANNELS=4 pads all to 4.
 TEST(LayoutNhwc, NarrowConvInsideTheRegionReadsAPad) {
   for (const char* pad : {"8", "4"}) {
     SCOPED_TRACE(std::string("pad to ") + pad);
@@ -244,13 +244,15 @@ TEST(LayoutNhwc, NarrowConvInsideTheRegionReadsAPad) {
     const std::string c1 = b.node("Conv", {x, b.constant("w1", weights(dt, {2, 3, 3, 3}, 1))}, {{"pads", ints({1, 1, 1, 1})}});
     const std::string r = b.node("Relu", {c1});
     const std::string c2 = b.node("Conv", {r, b.constant("w2", weights(dt, {8, 2, 3, 3}, 2))}, {{"pads", ints({1, 1, 1, 1})}});
+    const std::string c3 = b.node("Conv", {x, b.constant("w3", weights(dt, {4, 3, 1, 1}, 4))});
     b.output(c2);
+    b.output(c3);
     const ir::Graph f = relayout_and_check(b.typed(), {{"x", random_tensor(dt, {2, 3, 9, 9}, 3, -1, 1)}}, true,
-                                           {c2});
+                                           {c2, c3});
     unsetenv("KILN_NHWC_PAD_CHANNELS");
-    EXPECT_EQ(count_kiln(f, "ToNhwc"), 1u);
+    EXPECT_EQ(count_kiln(f, "ToNhwc"), 1u) << "one padded entry of x for both stems";
     EXPECT_EQ(count_onnx(f, "Pad"), 1u) << "the second conv's 2 channels padded inside the region";
-    EXPECT_EQ(count_kiln(f, "Conv"), 2u);
+    EXPECT_EQ(count_kiln(f, "Conv"), 3u);
     for (const auto& n : f.nodes)
       if (ops::nhwc::is_conv(n)) {
         EXPECT_EQ(f.type_of(n.inputs[0])->dims[3].value, std::atoi(pad)) << n.name;
