@@ -38,6 +38,7 @@
 #include "kiln/error.h"
 #include "passes/pass.h"
 #include "runtime/cuda/kernel.h"
+#include "microbench_nhwc.h"
 
 namespace {
 
@@ -368,62 +369,9 @@ void chain_graphs(const Chain& c, DType dt, int64_t rows, int64_t cols, kiln::ir
   kiln::ir::infer_types(f);
 }
 
-// Channels-last graphs (section 4 of the header comment), typed.
-struct NhwcGraph {
-  std::string label;
-  DType dt;
-  kiln::ir::Graph g;
-  std::string note;  // appended to the tactic column
-};
-std::vector<NhwcGraph> nhwc_graphs() {
-  auto attr_ints = [](std::vector<int64_t> v) { return kiln::ir::Attr{std::move(v)}; };
-  std::vector<NhwcGraph> v;
-  for (DType dt : {DType::Float32, DType::Float16}) {
-    {
-      kiln::ir::Graph g;
-      g.inputs = {"x"};
-      g.types["x"] = kiln::ir::ValueType::of(dt, {128, 112, 112, 64});
-      kiln::ir::Node n;
-      n.name = "kpool", n.domain = "kiln", n.op_type = "Pool", n.opset = 1;
-      n.inputs = {"x"}, n.outputs = {"y"};
-      n.attrs = {{"kernel_shape", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})},
-                 {"layout", std::string("NHWC")}, {"op", std::string("MaxPool")}, {"onnx_opset", int64_t(12)}};
-      g.nodes.push_back(n);
-      g.outputs = {"y"};
-      v.push_back({"kiln.Pool MaxPool 3x3/2 pad 1 NHWC [128,112,112,64]", dt, g, " (kiln.Pool)"});
-    }
-    for (int64_t to : {8, 4}) {
-      const std::string what = "Entry [128,3,224,224] -> NHWC, C 3 -> " + std::to_string(to);
-      kiln::ir::Graph pair;
-      pair.inputs = {"x"};
-      pair.types["x"] = kiln::ir::ValueType::of(dt, {128, 3, 224, 224});
-      kiln::ir::Graph fused = pair;
-      add_node(pair, "Transpose", {"x"}, {{"perm", attr_ints({0, 2, 3, 1})}});
-      pair.nodes.back().opset = 13;
-      pair.initializers["pads"] = kiln::Tensor::from_vector<int64_t>(DType::Int64, {8}, {0, 0, 0, 0, 0, 0, 0, to - 3});
-      const std::string y = add_node(pair, "Pad", {pair.nodes.back().outputs[0], "pads"});
-      pair.nodes.back().opset = 13;
-      pair.outputs = {y};
-      v.push_back({what + ", Transpose + Pad", dt, pair, ""});
-      kiln::ir::Node n;
-      n.name = "entry", n.domain = "kiln", n.op_type = "ToNhwc", n.opset = 1;
-      n.inputs = {"x"}, n.outputs = {"y"};
-      n.attrs = {{"channels", to}};
-      fused.nodes.push_back(n);
-      fused.outputs = {"y"};
-      v.push_back({what + ", fused", dt, fused, " (kiln.ToNhwc)"});
-    }
-  }
-  for (auto& c : v) {
-    c.g.name = "nhwc";
-    kiln::ir::infer_types(c.g);
-  }
-  return v;
-}
-
 void time_nhwc(const Options& o, const KernelContext& ctx, std::vector<Row>& rows, std::vector<std::string>& untimed) {
   if (!o.only.empty() && o.only != "nhwc") return;
-  for (NhwcGraph& c : nhwc_graphs()) {
+  for (kiln_bench::NhwcGraph& c : kiln_bench::nhwc_graphs()) {
     try {
       GraphRun run(std::move(c.g), ctx.stream);
       CHECK_CUDA(cudaStreamSynchronize(ctx.stream));
@@ -506,7 +454,7 @@ int list_cases(const Options& o) {
     }
   if (o.only.empty() || o.only == "nhwc") {
     try {
-      for (const NhwcGraph& c : nhwc_graphs()) {
+      for (const kiln_bench::NhwcGraph& c : kiln_bench::nhwc_graphs()) {
         std::printf("%-60s %s  ", c.label.c_str(), dtype_label(c.dt).c_str());
         std::string tactics;
         for (const auto& n : c.g.nodes) {
