@@ -12,6 +12,10 @@
 // 3. Elementwise chains (decomposed GELU, bias + GELU + residual, SiLU, GPT-2's tanh GELU) on [n / 4096, 4096]: the
 //    unfused nodes called one after the other, then the kiln.FusedElementwise node the fuse_elementwise pass makes of
 //    them (--op fused selects only these); both rows count the fused node's ideal bytes.
+// 4. Channels-last kernels (--op nhwc selects only these), float32 and float16: kiln.Pool MaxPool 3x3/2 pad 1 on
+//    ResNet-50's stem [128, 112, 112, 64] NHWC (the NCHW MaxPool row above is the same pool), and the image entry
+//    [128, 3, 224, 224] -> NHWC padded to 8 and to 4 channels: Transpose + Pad (the nodes the pass wrote before) against
+//    the one kiln.ToNhwc node. KILN_NHWC_POOL_VECTOR=0 / KILN_NHWC_ENTRY_NARROW=0 time the scalar / general kernels.
 // Prints a markdown table: op, dtype, tactic, bytes moved (the minimum an ideal kernel reads + writes), median time,
 // GB/s and % of the copy bandwidth. Ops with no registered tactic are listed under the table. --list needs no GPU:
 // it builds every case's graph, infers its output and lists the tactics that would be timed.
@@ -34,6 +38,7 @@
 #include "kiln/error.h"
 #include "passes/pass.h"
 #include "runtime/cuda/kernel.h"
+#include "microbench_nhwc.h"
 
 namespace {
 
@@ -364,6 +369,23 @@ void chain_graphs(const Chain& c, DType dt, int64_t rows, int64_t cols, kiln::ir
   kiln::ir::infer_types(f);
 }
 
+void time_nhwc(const Options& o, const KernelContext& ctx, std::vector<Row>& rows, std::vector<std::string>& untimed) {
+  if (!o.only.empty() && o.only != "nhwc") return;
+  for (kiln_bench::NhwcGraph& c : kiln_bench::nhwc_graphs()) {
+    try {
+      GraphRun run(std::move(c.g), ctx.stream);
+      CHECK_CUDA(cudaStreamSynchronize(ctx.stream));
+      const double ms = time_ms([&] { run.run(ctx); }, ctx.stream, o.iterations);
+      CHECK_CUDA(cudaGetLastError());
+      std::string tactics;
+      for (const CudaTactic* t : run.tactics) tactics += (tactics.empty() ? "" : " + ") + t->name;
+      rows.push_back({c.label, dtype_label(c.dt), tactics + c.note, run.bytes, ms});
+    } catch (const kiln::Error& e) {
+      untimed.push_back(c.label + " " + dtype_label(c.dt) + ": " + e.what());
+    }
+  }
+}
+
 // Rows for every chain: unfused (one call per node) and fused (the pass's node).
 void time_chains(const Options& o, const KernelContext& ctx, std::vector<Row>& rows, std::vector<std::string>& untimed) {
   const int64_t cols = 4096, nrows = o.elements / cols;
@@ -430,6 +452,29 @@ int list_cases(const Options& o) {
         ++bad;
       }
     }
+  if (o.only.empty() || o.only == "nhwc") {
+    try {
+      for (const kiln_bench::NhwcGraph& c : kiln_bench::nhwc_graphs()) {
+        std::printf("%-60s %s  ", c.label.c_str(), dtype_label(c.dt).c_str());
+        std::string tactics;
+        for (const auto& n : c.g.nodes) {
+          std::vector<kiln::ir::ValueType> in_types;
+          for (const auto& name : n.inputs)
+            in_types.push_back(c.g.initializers.count(name)
+                                   ? kiln::ir::ValueType::of(c.g.initializers.at(name).dtype(),
+                                                             c.g.initializers.at(name).shape())
+                                   : *c.g.type_of(name));
+          const auto cands = kiln::runtime::cuda::cuda_tactics_for(n, in_types);
+          tactics += (tactics.empty() ? "" : " + ") + (cands.empty() ? std::string("(none)") : cands[0]->name);
+          if (cands.empty()) ++bad;
+        }
+        std::printf("-> %s  tactics: %s\n", c.g.type_of(c.g.outputs[0])->str().c_str(), tactics.c_str());
+      }
+    } catch (const kiln::Error& e) {
+      std::printf("ERROR %s\n", e.what());
+      ++bad;
+    }
+  }
   return bad == 0 ? 0 : 1;
 }
 
@@ -570,6 +615,7 @@ int main(int argc, char** argv) {
   }
 
   time_chains(o, ctx, rows, untimed);
+  time_nhwc(o, ctx, rows, untimed);
 
   std::printf("# kiln CUDA microbenchmark\n\n");
   std::printf(

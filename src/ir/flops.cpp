@@ -145,6 +145,7 @@ int64_t node_flops(const Graph& g, const Node& n) {
     if (!a || !y || a->empty()) return -1;
     return 2 * shape_numel(*y) * a->back();
   }
+  if (n.domain == "kiln" && n.op_type == "ToNhwc") return 0;  // data movement, like Transpose / Pad
   // kiln.Conv / kiln.Pool (channels-last, ops/nhwc.h) count as Conv / MaxPool: the same products of the same dims.
   const bool kiln_nhwc = n.domain == "kiln" && (n.op_type == "Conv" || n.op_type == "Pool");
   if ((n.domain != "" && !kiln_nhwc) || n.op_type == "If" || n.op_type == "Loop") return -1;  // branches: not counted

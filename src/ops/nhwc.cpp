@@ -1,7 +1,11 @@
-// kiln.Conv and kiln.Pool (domain "kiln", opset 1): channels-last 2-D convolution with fused bias / residual / ReLU,
-// and channels-last MaxPool / AveragePool (ops/nhwc.h). Inference and reference kernels permute to NCHW and run the
+// kiln.Conv, kiln.Pool and kiln.ToNhwc (domain "kiln", opset 1): channels-last 2-D convolution with fused bias /
+// residual / ReLU, channels-last MaxPool / AveragePool, and the NCHW -> NHWC entry with zero channel padding
+// (ops/nhwc.h). Inference and reference kernels permute to NCHW and run the
 // ai.onnx op's own inference / reference kernel, then permute back.
 #include "ops/nhwc.h"
+
+#include <algorithm>
+#include <cstring>
 
 #include "ir/op_registry.h"
 #include "ops/common.h"
@@ -9,8 +13,8 @@
 namespace kiln::ops::nhwc {
 namespace {
 
-constexpr int64_t kToNchw[4] = {0, 3, 1, 2};  // [N, H, W, C] -> [N, C, H, W]; also KRSC -> KCRS
-constexpr int64_t kToNhwc[4] = {0, 2, 3, 1};  // [N, C, H, W] -> [N, H, W, C]
+constexpr int64_t kPermToNchw[4] = {0, 3, 1, 2};  // [N, H, W, C] -> [N, C, H, W]; also KRSC -> KCRS
+constexpr int64_t kPermToNhwc[4] = {0, 2, 3, 1};  // [N, C, H, W] -> [N, H, W, C]
 
 ValueType permute_type(const ValueType& t, const int64_t (&perm)[4]) {
   if (!t.has_rank || t.dims.size() != 4) return t;
@@ -65,9 +69,9 @@ std::vector<ValueType> conv_infer(const InferContext& ctx) {
   check_rank4(n, x, "input");
   check_rank4(n, w, "weights");
   const Node onnx = onnx_conv_of(n);
-  const ValueType xp = permute_type(x, kToNchw), wp = permute_type(w, kToNchw);
+  const ValueType xp = permute_type(x, kPermToNchw), wp = permute_type(w, kPermToNchw);
   InferContext c{onnx, {&xp, &wp, ctx.has(2) ? ctx.in[2] : nullptr}, {nullptr, nullptr, nullptr}};
-  ValueType y = permute_type(onnx_def(n, "Conv", 22).infer(c).at(0), kToNhwc);
+  ValueType y = permute_type(onnx_def(n, "Conv", 22).infer(c).at(0), kPermToNhwc);
   if (y.has_rank && y.dims.size() != 4)
     KILN_THROW(InvalidModel, n.label() << ": only 2-D convolutions have a channels-last form, got " << y.str());
   if (ctx.has(3)) {
@@ -91,11 +95,11 @@ void conv_reference(const Node& n, const std::vector<const Tensor*>& in, std::ve
   if (x.rank() != 4 || w.rank() != 4)
     KILN_THROW(InvalidModel, n.label() << ": input and weights must have rank 4, got " << shape_str(x.shape())
                                        << " and " << shape_str(w.shape()));
-  const Tensor xn = permute(x, kToNchw), wn = permute(w, kToNchw);
+  const Tensor xn = permute(x, kPermToNchw), wn = permute(w, kPermToNchw);
   const Node onnx = onnx_conv_of(n);
   std::vector<Tensor> r(1);
   onnx_def(n, "Conv", 22).reference(onnx, {&xn, &wn, in.size() > 2 ? in[2] : nullptr}, r);
-  Tensor y = permute(r[0], kToNhwc);
+  Tensor y = permute(r[0], kPermToNhwc);
   if (in.size() > 3 && in[3]) {
     if (in[3]->shape() != y.shape())
       KILN_THROW(InvalidModel, n.label() << ": residual input " << shape_str(in[3]->shape()) << " differs from the output "
@@ -129,9 +133,9 @@ std::vector<ValueType> pool_infer(const InferContext& ctx) {
   const ValueType& x = ctx.input(0);
   check_rank4(n, x, "input");
   const Node onnx = onnx_pool_of(n);
-  const ValueType xp = permute_type(x, kToNchw);
+  const ValueType xp = permute_type(x, kPermToNchw);
   InferContext c{onnx, {&xp}, {nullptr}};
-  return {permute_type(onnx_def(n, onnx.op_type, onnx.opset).infer(c).at(0), kToNhwc)};
+  return {permute_type(onnx_def(n, onnx.op_type, onnx.opset).infer(c).at(0), kPermToNhwc)};
 }
 
 void pool_reference(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
@@ -139,14 +143,61 @@ void pool_reference(const Node& n, const std::vector<const Tensor*>& in, std::ve
   check_layout(n);
   const Tensor& x = in_tensor(n, in, 0);
   if (x.rank() != 4) KILN_THROW(InvalidModel, n.label() << ": input must have rank 4, got " << shape_str(x.shape()));
-  const Tensor xn = permute(x, kToNchw);
+  const Tensor xn = permute(x, kPermToNchw);
   const Node onnx = onnx_pool_of(n);
   std::vector<Tensor> r(1);
   onnx_def(n, onnx.op_type, onnx.opset).reference(onnx, {&xn}, r);
-  out[0] = permute(r[0], kToNhwc);
+  out[0] = permute(r[0], kPermToNhwc);
+}
+
+// ---- kiln.ToNhwc ---------------------------------------------------------------------------------------------------
+// The output channel count for an input of `c` channels (-1: not known), checking the attribute.
+int64_t to_nhwc_channels(const Node& n, int64_t c) {
+  if (!n.has_attr("channels")) return c;
+  const int64_t want = n.attr_int("channels", 0);
+  if (want < 1 || (c >= 0 && want < c))
+    KILN_THROW(InvalidModel, n.label() << ": channels = " << want << " must be >= the input's " << c << " channels");
+  return want;
+}
+
+std::vector<ValueType> to_nhwc_infer(const InferContext& ctx) {
+  const Node& n = ctx.node;
+  check_arity(n, 1, 1);
+  const ValueType& x = ctx.input(0);
+  if (x.has_rank && x.dims.size() != 4)
+    KILN_THROW(InvalidModel, n.label() << ": input must have rank 4 (NCHW), got " << x.str());
+  ValueType y = permute_type(x, kPermToNhwc);
+  if (y.has_rank) {
+    const int64_t c = x.dims[1].is_static() ? x.dims[1].value : -1;
+    if (n.has_attr("channels")) y.dims[3] = static_dim(to_nhwc_channels(n, c));
+  }
+  return {y};
+}
+
+void to_nhwc_reference(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  check_arity(n, 1, 1);
+  const Tensor& x = in_tensor(n, in, 0);
+  if (x.rank() != 4) KILN_THROW(InvalidModel, n.label() << ": input must have rank 4, got " << shape_str(x.shape()));
+  const Shape& s = x.shape();
+  const int64_t c = s[1], cp = to_nhwc_channels(n, c);
+  const Tensor t = permute(x, kPermToNhwc);
+  if (cp == c) {
+    out[0] = t;
+    return;
+  }
+  Tensor y(x.dtype(), {s[0], s[2], s[3], cp});
+  std::fill_n(static_cast<char*>(y.mutable_data()), y.nbytes(), 0);
+  const size_t es = dtype_size(x.dtype());
+  const int64_t pixels = s[0] * s[2] * s[3];
+  for (int64_t p = 0; p < pixels; ++p)
+    std::memcpy(static_cast<char*>(y.mutable_data()) + static_cast<size_t>(p * cp) * es,
+                static_cast<const char*>(t.data()) + static_cast<size_t>(p * c) * es, static_cast<size_t>(c) * es);
+  out[0] = y;
 }
 
 }  // namespace
+
+bool is_to_nhwc(const ir::Node& n) { return n.domain == kDomain && n.op_type == kToNhwc; }
 
 bool is_conv(const ir::Node& n) { return n.domain == kDomain && n.op_type == kConv; }
 bool is_pool(const ir::Node& n) { return n.domain == kDomain && n.op_type == kPool; }
@@ -176,6 +227,7 @@ void register_nhwc_ops() {
   ir::OpRegistry& reg = ir::OpRegistry::instance();
   reg.add(ir::OpDef{kConv, kDomain, {1}, conv_infer, conv_reference});
   reg.add(ir::OpDef{kPool, kDomain, {1}, pool_infer, pool_reference});
+  reg.add(ir::OpDef{kToNhwc, kDomain, {1}, to_nhwc_infer, to_nhwc_reference});
 }
 
 }  // namespace kiln::ops::nhwc

@@ -17,8 +17,10 @@
 // when both spatial dims are 1) per region value read outside the region or being a graph output, which keeps its
 // name. Then conv epilogues fold into kiln.Conv: Conv -> Relu, Conv -> Add(other region value of the same shape)
 // [-> Relu], when the Conv's (and the Add's) output has no other reader and is no graph output. A group-1 conv with
-// fewer than 8 input channels (an image stem) reads its input zero-padded to 8 channels (a Pad node) with zero
-// weights for the extra channels, which cuDNN's NHWC tensor-core kernels need (KILN_NHWC_PAD_CHANNELS=0: not).
+// fewer than 8 input channels (an image stem) reads its input zero-padded to 8 channels with zero weights for the
+// extra channels, which cuDNN's NHWC tensor-core kernels need: an outside input enters through one kiln.ToNhwc
+// (transpose and zero channels in one kernel), a region value through a Pad node (KILN_NHWC_PAD_CHANNELS=0: no
+// padding; =4: pad to 4 channels instead of 8).
 // Valid because every rewritten op computes the same values in a permuted order (the elementwise ops and reductions
 // do not depend on the layout once constants are re-laid and axes renumbered), the transposes restore NCHW wherever
 // a value is seen outside, and the folded epilogue is evaluated in the same order (conv, + bias, + residual, ReLU;
@@ -87,7 +89,7 @@ class Layout {
     g_.topo_sort();
     KILN_DEBUG("layout_nhwc: " << region_.size() << " nodes channels-last, " << entries_ << " entry and " << exits_
                                << " exit transposes, " << folded << " epilogues folded into kiln.Conv, "
-                               << padded_convs_ << " convs with channels padded to " << kPadTo);
+                               << padded_convs_ << " convs with channels padded to " << pad_to_);
     return true;
   }
 
@@ -99,6 +101,8 @@ class Layout {
   std::map<std::string, std::string> nhwc_;  // original value -> its NHWC name
   std::map<std::string, std::string> relaid_;  // initializer -> its re-laid copy
   std::map<std::string, std::string> padded_;  // NHWC value -> its channel-padded copy
+  std::map<std::string, std::string> padded_entry_;  // outside NCHW value -> its kiln.ToNhwc (padded) output
+  const int64_t pad_to_ = pad_to_from_env();
   size_t padded_convs_ = 0;
   size_t entries_ = 0, exits_ = 0;
 
@@ -274,15 +278,41 @@ class Layout {
   }
 
   // Channel padding of a narrow group-1 conv input (an image's 3 channels): cuDNN's NHWC tensor-core kernels want
-  // 16-byte channel vectors, so the input gets zero channels up to 8 (one Pad node per value) and the weights zero
-  // input channels; the zeros add nothing. KILN_NHWC_PAD_CHANNELS=0 turns it off. 0 when no padding applies.
-  static int64_t padded_channels(const ir::Node& n, const Tensor& w) {
+  // 16-byte channel vectors, so the input gets zero channels up to pad_to_ (8 by default) and the weights zero input
+  // channels; the zeros add nothing. KILN_NHWC_PAD_CHANNELS=0 turns it off, =4 pads to 4 channels (8 bytes in
+  // float16: cuDNN may still take tensor cores for the stem, and the entry writes half the bytes).
+  static int64_t pad_to_from_env() {
     const char* e = std::getenv("KILN_NHWC_PAD_CHANNELS");
-    if (e && std::string(e) == "0") return 0;
-    const int64_t c = w.shape()[1];
-    return n.attr_int("group", 1) == 1 && c < kPadTo ? kPadTo : 0;
+    if (!e || !*e) return 8;
+    const std::string v(e);
+    if (v == "0" || v == "4" || v == "8") return std::stoll(v);
+    KILN_WARN("KILN_NHWC_PAD_CHANNELS=" << v << " is not 0, 4 or 8; padding to 8 channels");
+    return 8;
   }
-  static constexpr int64_t kPadTo = 8;
+  // 0 when no padding applies.
+  int64_t padded_channels(const ir::Node& n, const Tensor& w) const {
+    const int64_t c = w.shape()[1];
+    return pad_to_ > 0 && n.attr_int("group", 1) == 1 && c < pad_to_ ? pad_to_ : 0;
+  }
+  // An outside NCHW value `v` entering the region zero-padded to `to` channels: one kiln.ToNhwc.
+  std::string padded_entry(const std::string& v, int64_t to, std::vector<ir::Node>& out) {
+    auto it = padded_entry_.find(v);
+    if (it != padded_entry_.end()) return it->second;
+    ir::Node t;
+    t.name = fresh(v + "_to_nhwc_pad" + std::to_string(to));
+    t.domain = nhwc::kDomain, t.op_type = nhwc::kToNhwc, t.opset = 1;
+    t.attrs["channels"] = to;
+    t.inputs = {v};
+    t.outputs = {fresh(v + "_nhwc_pad" + std::to_string(to))};
+    if (const ir::ValueType* vt = type(v)) {
+      ir::ValueType pt = permuted(*vt);
+      if (pt.has_rank && pt.dims.size() == 4) pt.dims[3] = ops::static_dim(to);
+      g_.types[t.outputs[0]] = pt;
+    }
+    out.push_back(t);
+    ++entries_;
+    return padded_entry_[v] = t.outputs[0];
+  }
   std::string pad_channels(const std::string& v_nhwc, int64_t c, std::vector<ir::Node>& out) {
     auto it = padded_.find(v_nhwc);
     if (it != padded_.end()) return it->second;
@@ -290,9 +320,9 @@ class Layout {
     p.name = fresh(v_nhwc + "_pad_channels");
     p.op_type = "Pad", p.opset = 13;
     const std::string pads = fresh(v_nhwc + "_channel_pads");
-    g_.initializers[pads] = Tensor::from_vector<int64_t>(DType::Int64, {8}, {0, 0, 0, 0, 0, 0, 0, kPadTo - c});
+    g_.initializers[pads] = Tensor::from_vector<int64_t>(DType::Int64, {8}, {0, 0, 0, 0, 0, 0, 0, pad_to_ - c});
     p.inputs = {v_nhwc, pads};
-    p.outputs = {fresh(v_nhwc + "_pad" + std::to_string(kPadTo))};
+    p.outputs = {fresh(v_nhwc + "_pad" + std::to_string(pad_to_))};
     out.push_back(p);
     return padded_[v_nhwc] = p.outputs[0];
   }
@@ -326,10 +356,16 @@ class Layout {
       r.domain = nhwc::kDomain, r.op_type = nhwc::kConv, r.opset = 1;
       r.attrs["layout"] = std::string(nhwc::kLayout);
       const Tensor& w = *init(n.inputs[1]);
-      r.inputs = {activation_in(n.inputs[0], out), krsc_weights(n.inputs[1]),
-                  n.has_input(2) ? n.inputs[2] : zero_bias(w.dtype(), w.shape()[0])};
-      if (const int64_t to = padded_channels(n, w)) {
-        r.inputs[0] = pad_channels(r.inputs[0], w.shape()[1], out);
+      const int64_t to = padded_channels(n, w);
+      std::string x;
+      if (to && !nhwc_.count(n.inputs[0]))
+        x = padded_entry(n.inputs[0], to, out);  // an outside value: transpose and pad in one kernel
+      else if (to)
+        x = pad_channels(activation_in(n.inputs[0], out), w.shape()[1], out);
+      else
+        x = activation_in(n.inputs[0], out);
+      r.inputs = {x, krsc_weights(n.inputs[1]), n.has_input(2) ? n.inputs[2] : zero_bias(w.dtype(), w.shape()[0])};
+      if (to) {
         r.inputs[1] = padded_weights(r.inputs[1], to);
         ++padded_convs_;
       }

@@ -109,10 +109,18 @@ TEST(LayoutNhwc, ResidualBlockTransposesOnlyAtTheBoundaries) {
     EXPECT_EQ(count_onnx(f, "Add"), 0u) << "the residual Add folded into the block's last conv";
     EXPECT_EQ(count_onnx(f, "GlobalAveragePool"), 0u);
     EXPECT_EQ(count_onnx(f, "ReduceMean"), 1u);
-    // One entry (x), one exit transpose (relu1 is a graph output), the head leaves through a Reshape (1 x 1).
-    EXPECT_EQ(count_onnx(f, "Transpose"), 2u);
+    // One entry (x, transposed and padded to 8 channels by one kiln.ToNhwc), one exit transpose (relu1 is a graph
+    // output), the head leaves through a Reshape (1 x 1).
+    EXPECT_EQ(count_onnx(f, "Transpose"), 1u);
     EXPECT_EQ(count_onnx(f, "Reshape"), 1u);
-    EXPECT_EQ(count_onnx(f, "Pad"), 1u) << "the 3-channel stem reads its input padded to 8 channels";
+    EXPECT_EQ(count_onnx(f, "Pad"), 0u);
+    ASSERT_EQ(count_kiln(f, "ToNhwc"), 1u) << "the 3-channel stem reads its input padded to 8 channels";
+    for (const auto& n : f.nodes)
+      if (ops::nhwc::is_to_nhwc(n)) {
+        EXPECT_EQ(n.inputs, std::vector<std::string>{"x"});
+        EXPECT_EQ(n.attr_int("channels", 0), 8);
+        EXPECT_EQ(f.type_of(n.outputs[0])->str(), ir::ValueType::of(dt, {2, 12, 12, 8}).str());
+      }
     const ir::Node* exit1 = producer(f, k.relu1);
     ASSERT_TRUE(exit1);
     EXPECT_EQ(exit1->op_type, "Transpose");
@@ -163,13 +171,15 @@ TEST(LayoutNhwc, RegionBoundariesAroundOtherOps) {
   const ir::Graph f = relayout_and_check(b.typed(), feeds, true);
   EXPECT_EQ(count_kiln(f, "Conv"), 2u);
   EXPECT_EQ(count_onnx(f, "BatchNormalization"), 1u);
-  // Entries: x, bn (after the boundary), y; exits: c1 (read by BatchNormalization), sum (read by Softmax).
+  // Entries: x, bn (after the boundary), y; exits: c1 (read by BatchNormalization), sum (read by Softmax). Both
+  // convs have 4 input channels: x and bn enter padded to 8 through kiln.ToNhwc, y through a Transpose.
   size_t to_nhwc = 0, to_nchw = 0;
   for (const auto& n : f.nodes) {
     if (n.op_type != "Transpose") continue;
     (n.attr_ints("perm", {}) == std::vector<int64_t>{0, 2, 3, 1} ? to_nhwc : to_nchw)++;
   }
-  EXPECT_EQ(to_nhwc, 3u);
+  EXPECT_EQ(to_nhwc, 1u);
+  EXPECT_EQ(count_kiln(f, "ToNhwc"), 2u);
   EXPECT_EQ(to_nchw, 2u);
   // The per-channel constant was re-laid to [1, 1, 1, C]; the Mul stays a Mul (no conv epilogue form for it).
   for (const auto& n : f.nodes)
@@ -210,13 +220,44 @@ TEST(LayoutNhwc, ConvGeometriesMatchTheOriginalExactly) {
       const TensorMap feeds = {{"x", random_tensor(dt, c.x, seed++, -1, 1)}, {"z", random_tensor(dt, ys, seed++)}};
       const ir::Graph f = relayout_and_check(b.typed(), feeds, true, {b.g.outputs[0]});
       ASSERT_EQ(count_kiln(f, "Conv"), 1u);
-      EXPECT_EQ(count_onnx(f, "Pad"), c.x[1] < 8 && !c.attrs.count("group") ? 1u : 0u) << "channel padding";
+      EXPECT_EQ(count_kiln(f, "ToNhwc"), c.x[1] < 8 && !c.attrs.count("group") ? 1u : 0u) << "channel padding";
+      EXPECT_EQ(count_onnx(f, "Pad"), 0u) << "the entry pads: no Pad node";
+      EXPECT_EQ(count_onnx(f, "Transpose"), c.x[1] < 8 && !c.attrs.count("group") ? 2u : 3u)
+          << "entries of x (unless padded) and z, the exit";
       for (const auto& n : f.nodes)
         if (ops::nhwc::is_conv(n)) {
           EXPECT_TRUE(n.has_input(3)) << "Add(z, conv) folds with the conv as either operand";
           EXPECT_EQ(n.attr_string("activation", ""), "Relu");
         }
     }
+}
+
+// A narrow conv that reads a region value (not an outside one) gets a Pad node; the stems still enter through
+// kiln.ToNhwc, one for the two convs reading x; KILN_NHWC_PAD_CHANNELS=4 pads all to 4.
+TEST(LayoutNhwc, NarrowConvInsideTheRegionReadsAPad) {
+  for (const char* pad : {"8", "4"}) {
+    SCOPED_TRACE(std::string("pad to ") + pad);
+    ASSERT_EQ(setenv("KILN_NHWC_PAD_CHANNELS", pad, 1), 0);
+    const DType dt = DType::Float16;
+    GraphBuilder b;
+    const std::string x = b.input("x", dt, {2, 3, 9, 9});
+    const std::string c1 = b.node("Conv", {x, b.constant("w1", weights(dt, {2, 3, 3, 3}, 1))}, {{"pads", ints({1, 1, 1, 1})}});
+    const std::string r = b.node("Relu", {c1});
+    const std::string c2 = b.node("Conv", {r, b.constant("w2", weights(dt, {8, 2, 3, 3}, 2))}, {{"pads", ints({1, 1, 1, 1})}});
+    const std::string c3 = b.node("Conv", {x, b.constant("w3", weights(dt, {4, 3, 1, 1}, 4))});
+    b.output(c2);
+    b.output(c3);
+    const ir::Graph f = relayout_and_check(b.typed(), {{"x", random_tensor(dt, {2, 3, 9, 9}, 3, -1, 1)}}, true,
+                                           {c2, c3});
+    unsetenv("KILN_NHWC_PAD_CHANNELS");
+    EXPECT_EQ(count_kiln(f, "ToNhwc"), 1u) << "one padded entry of x for both stems";
+    EXPECT_EQ(count_onnx(f, "Pad"), 1u) << "the second conv's 2 channels padded inside the region";
+    EXPECT_EQ(count_kiln(f, "Conv"), 3u);
+    for (const auto& n : f.nodes)
+      if (ops::nhwc::is_conv(n)) {
+        EXPECT_EQ(f.type_of(n.inputs[0])->dims[3].value, std::atoi(pad)) << n.name;
+      }
+  }
 }
 
 TEST(LayoutNhwc, SqueezeExciteScaleAndPoolHeadsStayInside) {
@@ -304,9 +345,10 @@ TEST(LayoutNhwcBuild, CudaLowPrecisionEnginesOnlyAndTheSwitchTurnsItOff) {
   EXPECT_EQ(count_kiln(g, "Conv"), 20u) << "every ResNet-18 conv";
   EXPECT_EQ(count_onnx(g, "Conv"), 0u);
   EXPECT_EQ(count_kiln(g, "Pool"), 1u);
-  EXPECT_EQ(count_onnx(g, "Transpose"), 1u) << "one entry; the pooled head leaves through a Reshape";
+  EXPECT_EQ(count_onnx(g, "Transpose"), 0u) << "the pooled head leaves through a Reshape";
+  EXPECT_EQ(count_kiln(g, "ToNhwc"), 1u) << "one entry, transposing and padding the image";
   EXPECT_EQ(count_onnx(g, "Relu") + count_onnx(g, "Add"), 0u) << "every Relu and residual Add folded";
-  EXPECT_EQ(count_onnx(g, "Pad"), 1u) << "the stem's 3 channels padded to 8";
+  EXPECT_EQ(count_onnx(g, "Pad"), 0u) << "the stem's 3 channels padded to 8 by the entry";
   for (const auto& n : g.nodes)
     if (ops::nhwc::is_conv(n)) {
       EXPECT_EQ(n.tactic, "cudnn") << n.name << ": the heuristic's choice without timing";
@@ -319,11 +361,27 @@ TEST(LayoutNhwcBuild, CudaLowPrecisionEnginesOnlyAndTheSwitchTurnsItOff) {
 
 TEST(LayoutNhwcBuild, ChannelPaddingSwitch) {
   const Model m = Model::load(kModels + "/resnet18_torchscript.onnx");
-  ASSERT_EQ(setenv("KILN_NHWC_PAD_CHANNELS", "0", 1), 0);
-  const Engine e = build(m, Target::Cuda, Precision::FP16, true);
-  unsetenv("KILN_NHWC_PAD_CHANNELS");
-  EXPECT_EQ(count_onnx(e.impl()->graph, "Pad"), 0u);
-  EXPECT_EQ(count_kiln(e.impl()->graph, "Conv"), 20u);
+  for (const char* v : {"0", "4", "8"}) {
+    SCOPED_TRACE(std::string("KILN_NHWC_PAD_CHANNELS=") + v);
+    ASSERT_EQ(setenv("KILN_NHWC_PAD_CHANNELS", v, 1), 0);
+    const Engine e = build(m, Target::Cuda, Precision::FP16, true);
+    unsetenv("KILN_NHWC_PAD_CHANNELS");
+    const ir::Graph& g = e.impl()->graph;
+    EXPECT_EQ(count_onnx(g, "Pad"), 0u);
+    EXPECT_EQ(count_kiln(g, "Conv"), 20u);
+    const int64_t to = std::atoi(v);
+    EXPECT_EQ(count_kiln(g, "ToNhwc"), to ? 1u : 0u);
+    EXPECT_EQ(count_onnx(g, "Transpose"), to ? 0u : 1u) << "unpadded: a plain entry transpose";
+    for (const auto& n : g.nodes) {
+      if (ops::nhwc::is_to_nhwc(n)) {
+        EXPECT_EQ(n.attr_int("channels", 0), to);
+      }
+      if (ops::nhwc::is_conv(n) && n.inputs[0] == g.inputs[0]) ADD_FAILURE() << "the stem reads the NCHW input";
+      if (ops::nhwc::is_conv(n) && g.initializers.at(n.inputs[1]).shape()[3] < 8) {
+        EXPECT_EQ(g.initializers.at(n.inputs[1]).shape()[3], to ? to : 3) << "the stem's KRSC weights";
+      }
+    }
+  }
 }
 
 TEST(LayoutNhwcBuild, PlanWithKilnConvRoundTrips) {

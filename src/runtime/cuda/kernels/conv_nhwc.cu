@@ -11,8 +11,7 @@
 //   "cuda"           kiln's direct NHWC kernel (any geometry, asymmetric pads; also the fallback when cuDNN has no
 //                    algorithm or the pads are not symmetric).
 //   "cudnn" and "cudnn_epilogue" take algorithm variants ("cudnn#algo=...,math=...") that the builder times.
-// kiln.Pool  MaxPool / AveragePool over NHWC: one thread per output element, channels innermost (a warp reads
-//   contiguous channels of one window position); the window rules of the NCHW kernels (pool.cu).
+// kiln.Pool (nhwc_pool.cu) and kiln.ToNhwc (nhwc_entry.cu) are registered with these.
 #include <cmath>
 #include <limits>
 #include <map>
@@ -269,93 +268,12 @@ bool supports_kconv(const ir::Node&, const std::vector<ir::ValueType>& in) {
          (!in[0].has_rank || in[0].dims.size() == 4);
 }
 
-// ---- kiln.Pool -----------------------------------------------------------------------------------------------------
-struct PoolGeo {
-  int64_t N, H, W, C, OH, OW, kh, kw, sh, sw, dh, dw, ph, pw, peh, pew;
-  bool include_pad;
-};
-
-PoolGeo pool_geo(const ir::Node& n, const Shape& xs, bool* is_max) {
-  if (xs.size() != 4) KILN_THROW(InvalidModel, n.label() << ": input must have rank 4 (NHWC), got " << shape_str(xs));
-  const ir::Node onnx = ops::nhwc::onnx_pool_of(n);
-  *is_max = onnx.op_type == "MaxPool";
-  if (!onnx.has_attr("kernel_shape"))
-    KILN_THROW(InvalidModel, n.label() << ": required attribute 'kernel_shape' is missing");
-  const bool dilations = *is_max ? onnx.opset >= 10 : onnx.opset >= 19;
-  const ops::SpatialAttrs sp =
-      ops::read_spatial_attrs(onnx, 2, onnx.attr_ints("kernel_shape", {}), onnx.opset >= 10, dilations);
-  const ops::Window3 w = ops::make_window3(onnx, sp, Shape{xs[0], xs[3], xs[1], xs[2]});
-  return {xs[0], xs[1], xs[2], xs[3], w.out[1], w.out[2], w.k[1], w.k[2], w.s[1], w.s[2], w.d[1], w.d[2],
-          w.pb[1], w.pb[2], w.pe[1], w.pe[2], onnx.attr_int("count_include_pad", 0) != 0};
-}
-
-template <typename T, bool MAX>
-__global__ void pool_nhwc_kernel(PoolGeo g, const T* __restrict__ x, T* __restrict__ y, int64_t total) {
-  using A = acc_t<T>;
-  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t c = o % g.C;
-    int64_t r = o / g.C;
-    const int64_t ow = r % g.OW;
-    r /= g.OW;
-    const int64_t oh = r % g.OH, n = r / g.OH;
-    const int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
-    A acc = 0;
-    bool any = false;
-    int64_t count = 0;
-    for (int64_t a = 0; a < g.kh; ++a) {
-      const int64_t ih = h0 + a * g.dh;
-      if (ih < 0 || ih >= g.H) continue;
-      for (int64_t b = 0; b < g.kw; ++b) {
-        const int64_t iw = w0 + b * g.dw;
-        if (iw < 0 || iw >= g.W) continue;
-        const A v = acc_in(x[((n * g.H + ih) * g.W + iw) * g.C + c]);
-        if constexpr (MAX) {
-          if (!any || v > acc) acc = v;
-          any = true;
-        } else {
-          acc += v;
-          ++count;
-        }
-      }
-    }
-    if constexpr (MAX) {
-      y[o] = acc_out<T>(any ? acc : static_cast<A>(-INFINITY));
-    } else {
-      int64_t div = count;
-      if (g.include_pad) {  // window positions inside input + pads
-        int64_t ch = 0, cw = 0;
-        for (int64_t a = 0; a < g.kh; ++a) ch += (h0 + a * g.dh >= -g.ph && h0 + a * g.dh < g.H + g.peh);
-        for (int64_t b = 0; b < g.kw; ++b) cw += (w0 + b * g.dw >= -g.pw && w0 + b * g.dw < g.W + g.pew);
-        div = ch * cw;
-      }
-      y[o] = acc_out<T>(div > 0 ? acc / static_cast<A>(div) : static_cast<A>(NAN));
-    }
-  }
-}
-
-void run_kpool(const KernelContext& ctx, KernelArgs& a) {
-  const ir::Node& n = a.node;
-  const DTensor& x = *a.in.at(0);
-  DTensor& y = a.out.at(0);
-  bool is_max = false;
-  const PoolGeo g = pool_geo(n, x.shape, &is_max);
-  const Shape want = {g.N, g.OH, g.OW, g.C};
-  if (y.shape != want)
-    KILN_THROW(InvalidState, n.label() << ": output is " << shape_str(y.shape) << ", the window geometry gives "
-                                       << shape_str(want));
-  const int64_t total = y.numel();
-  if (total == 0) return;
-  dispatch_list(FloatDTypes{}, x.dtype, n, [&](auto t) {
-    using T = decltype(t);
-    if (is_max)
-      pool_nhwc_kernel<T, true><<<grid_for(total), kBlock, 0, ctx.stream>>>(g, x.as<const T>(), y.as<T>(), total);
-    else
-      pool_nhwc_kernel<T, false><<<grid_for(total), kBlock, 0, ctx.stream>>>(g, x.as<const T>(), y.as<T>(), total);
-  });
-  KILN_CUDA_LAUNCH_CHECK("kiln.Pool");
-}
-
 }  // namespace
+
+// The other channels-last kernels, registered with these (declared here rather than in families.h, which every
+// kernel file includes).
+void register_nhwc_pool_kernels();
+void register_nhwc_entry_kernels();
 
 void register_nhwc_kernels() {
   const std::string d = ops::nhwc::kDomain;
@@ -377,13 +295,8 @@ void register_nhwc_kernels() {
                                                          run_kconv(c, a, false, false, nullptr);
                                                        },
                                                        nullptr});
-  register_cuda_tactic(d, ops::nhwc::kPool,
-                       CudaTactic{"cuda",
-                                  [](const ir::Node&, const std::vector<ir::ValueType>& in) {
-                                    return !in.empty() && FloatDTypes::has(in[0].dtype) &&
-                                           (!in[0].has_rank || in[0].dims.size() == 4);
-                                  },
-                                  run_kpool, nullptr});
+  register_nhwc_pool_kernels();   // kiln.Pool (nhwc_pool.cu)
+  register_nhwc_entry_kernels();  // kiln.ToNhwc (nhwc_entry.cu)
 }
 
 }  // namespace kiln::runtime::cuda
