@@ -209,19 +209,12 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
       load_rows<T, DP, kTile, C::kThreads>(nx + kTile * kLd, vg, a.v_sr, (tile + 1) * kTile, a.Sk, a.Dv);
     }
     cp_async_commit();
-    cp_async_wait<1>();  // Q and tile `tile` are in
-    __syncthreads();
-    if (tile == 0) {
-      const T* qr = qs + (16 * wq + (lane & 7) + ((lane >> 3) & 1) * 8) * kLd + (lane >> 4) * 8;
-#pragma unroll
-      for (int kk = 0; kk < kKs; ++kk) ldsm_x4(qf[kk], qr + 16 * kk);
-    }
     const int kj0 = tile * kTile + wk * KW;  // this warp's first key
-    if (kj0 < a.Sk && (!a.causal || kj0 <= q0w + 15)) {
-      const T* ks = stage0 + (tile & 1) * kStage + (wk * KW) * kLd;
-      const T* vs = ks + kTile * kLd;
-      [[maybe_unused]] typename MaskRaw<MK>::type mr[kNt][2];
-      if constexpr (MK != kMaskNone) {
+    const bool live = kj0 < a.Sk && (!a.causal || kj0 <= q0w + 15);
+    // The mask values of this warp's keys, loaded while the K / V tile is still on its way.
+    [[maybe_unused]] typename MaskRaw<MK>::type mr[kNt][2];
+    if constexpr (MK != kMaskNone) {
+      if (live) {
 #pragma unroll
         for (int nt = 0; nt < kNt; ++nt) {
           const int j = kj0 + nt * 8 + 2 * t;
@@ -229,6 +222,17 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
           mr[nt][1] = i1 < a.Sq ? mask_load<MK>(a, mrow[1], j) : typename MaskRaw<MK>::type{};
         }
       }
+    }
+    cp_async_wait<1>();  // Q and tile `tile` are in
+    __syncthreads();
+    if (tile == 0) {
+      const T* qr = qs + (16 * wq + (lane & 7) + ((lane >> 3) & 1) * 8) * kLd + (lane >> 4) * 8;
+#pragma unroll
+      for (int kk = 0; kk < kKs; ++kk) ldsm_x4(qf[kk], qr + 16 * kk);
+    }
+    if (live) {
+      const T* ks = stage0 + (tile & 1) * kStage + (wk * KW) * kLd;
+      const T* vs = ks + kTile * kLd;
       // S = Q K^T for this warp's 16 rows and KW keys.
       float s[kNt][4];
 #pragma unroll
