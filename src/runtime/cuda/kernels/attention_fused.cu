@@ -128,6 +128,7 @@ AttnArgs make_args(const ir::Node& n, const ka::Params& p, const ka::Dims& d, co
                    reinterpret_cast<uintptr_t>(m->data) % (2 * es) == 0;
   }
   a.mask_true = p.mask_true, a.mask_false = p.mask_false;
+  a.mask_true_l2 = p.mask_true * kLog2e, a.mask_false_l2 = p.mask_false * kLog2e;
   a.scale = p.scale;
   a.score_round = p.score_dtype == DType::Float16 ? 1 : p.score_dtype == DType::BFloat16 ? 2 : 0;
   a.causal = p.causal, a.nan_to_zero = p.nan_to_zero;

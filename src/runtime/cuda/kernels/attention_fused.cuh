@@ -30,6 +30,7 @@ struct AttnArgs {
   int mask_kind;
   int mask_pairs;  // 1: the mask is contiguous along keys with even strides and an aligned base (pair loads)
   float mask_true, mask_false;
+  float mask_true_l2, mask_false_l2;  // the same times log2 e (the tensor-core kernel's base-2 scores)
   float scale;
   int score_round;  // 0: none, 1: to float16, 2: to bfloat16 (after the mask bias)
   int causal, nan_to_zero;

@@ -49,6 +49,13 @@ __device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const void* p) {
                : "r"(smem_addr(p)));
 }
 
+// 2^x in one MUFU instruction (2^-inf = 0).
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 template <typename T>
 __device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 template <>
@@ -82,16 +89,22 @@ __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float x, float y) {
 }
 
 // Loads rows [r0, r0 + ROWS) x columns [0, DP) of one head into sm ([ROWS][DP + 8]): 16-byte cp.async where the
-// row is inside [0, S) and the chunk inside [0, cols), zeros elsewhere.
+// row is inside [0, S) and the chunk inside [0, cols), zeros elsewhere. Each thread keeps one column chunk and steps
+// over rows (one 64-bit address computation per call).
 template <typename T, int DP, int ROWS, int THREADS>
 __device__ __forceinline__ void load_rows(T* sm, const T* g, int64_t row_stride, int r0, int S, int cols) {
-  constexpr int kLd = DP + 8, kChunks = DP / 8;
-#pragma unroll 4
-  for (int c = threadIdx.x; c < ROWS * kChunks; c += THREADS) {
-    const int r = c / kChunks, col = (c % kChunks) * 8;
-    T* dst = sm + r * kLd + col;
-    if (r0 + r < S && col < cols) cp_async16(dst, g + (r0 + r) * row_stride + col);
-    else *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+  constexpr int kLd = DP + 8, kChunks = DP / 8, kStep = THREADS / kChunks;
+  static_assert(THREADS % kChunks == 0, "a thread's chunk column is fixed");
+  const int rf = threadIdx.x / kChunks, col = (threadIdx.x % kChunks) * 8;
+  const T* src = g + (r0 + rf) * row_stride + col;
+  T* dst = sm + rf * kLd + col;
+  const bool col_ok = col < cols;
+#pragma unroll
+  for (int p = 0; p < (ROWS + kStep - 1) / kStep; ++p) {
+    const int r = rf + p * kStep;
+    if (ROWS % kStep != 0 && r >= ROWS) break;
+    if (col_ok && r0 + r < S) cp_async16(dst + p * kStep * kLd, src + p * kStep * row_stride);
+    else *reinterpret_cast<uint4*>(dst + p * kStep * kLd) = make_uint4(0, 0, 0, 0);
   }
 }
 
@@ -131,12 +144,45 @@ __device__ __forceinline__ float mask_decode(const AttnArgs& a, typename MaskRaw
   if constexpr (MK == kMaskF32) {
     return e ? raw.y : raw.x;
   } else if constexpr (MK == kMaskBool) {
-    return (raw >> (8 * e)) & 0xffu ? a.mask_true : a.mask_false;
+    return raw & (0xffu << (8 * e)) ? a.mask_true : a.mask_false;
   } else if constexpr (MK == kMaskF16) {
     return __half2float(__ushort_as_half(static_cast<unsigned short>(raw >> (16 * e))));
   } else {
     return __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(raw >> (16 * e))));
   }
+}
+
+// One tile's scores in base-2 units, in place: scale (times log2 e), the mask bias (rounded to score_dtype with
+// ROUND), -inf for causal and past the keys unless the tile is `full`; tmax gets the per-row maxima (this thread's).
+template <int MK, bool ROUND, int kNt>
+__device__ __forceinline__ void scores_base2(const AttnArgs& a, float (&s)[kNt][4],
+                                             const typename MaskRaw<MK>::type (&mr)[kNt][2], bool full, int j0,
+                                             int i0, int i1, float (&tmax)[2]) {
+  const float sl2 = a.scale * kLog2e;
+#pragma unroll
+  for (int nt = 0; nt < kNt; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = e / 2;
+      float x;
+      if constexpr (MK == kMaskNone) {
+        x = s[nt][e] * sl2;
+      } else if constexpr (ROUND) {
+        x = s[nt][e] * a.scale + mask_decode<MK>(a, mr[nt][r], e & 1);
+        x = a.score_round == 1 ? __half2float(__float2half_rn(x)) : __bfloat162float(__float2bfloat16_rn(x));
+        x *= kLog2e;
+      } else if constexpr (MK == kMaskBool) {
+        x = fmaf(s[nt][e], sl2, mr[nt][r] & (0xffu << (8 * (e & 1))) ? a.mask_true_l2 : a.mask_false_l2);
+      } else {
+        x = fmaf(s[nt][e], sl2, mask_decode<MK>(a, mr[nt][r], e & 1) * kLog2e);
+      }
+      if (!full) {
+        const int j = j0 + nt * 8 + (e & 1);
+        if (j >= a.Sk || (a.causal && j > (r ? i1 : i0))) x = -INFINITY;
+      }
+      s[nt][e] = x;
+      tmax[r] = fmaxf(tmax[r], x);
+    }
 }
 
 template <typename T, int DP, class C>
@@ -182,7 +228,6 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
   const int kv_end = a.causal ? min(a.Sk, q0 + kRows) : a.Sk;  // causal: later keys are masked for every row here
   const int ntiles = (kv_end + kTile - 1) / kTile;
   const int i0 = q0w + g, i1 = i0 + 8;  // this thread's two query rows
-  const float sl2 = a.scale * kLog2e;
 
   int64_t mrow[2] = {0, 0};
   if constexpr (MK != kMaskNone) {
@@ -212,7 +257,7 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
     const int kj0 = tile * kTile + wk * KW;  // this warp's first key
     const bool live = kj0 < a.Sk && (!a.causal || kj0 <= q0w + 15);
     // The mask values of this warp's keys, loaded while the K / V tile is still on its way.
-    [[maybe_unused]] typename MaskRaw<MK>::type mr[kNt][2];
+    [[maybe_unused]] typename MaskRaw<MK>::type mr[kNt][2] = {};
     if constexpr (MK != kMaskNone) {
       if (live) {
 #pragma unroll
@@ -250,31 +295,8 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
       // Scores in base-2 units: scale, mask (rounded to score_dtype where asked), causal, -inf past the keys.
       const bool full = kj0 + KW <= a.Sk && (!a.causal || kj0 + KW - 1 <= q0w);
       float tmax[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-      for (int nt = 0; nt < kNt; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = e / 2;
-          float x;
-          if constexpr (MK == kMaskNone) {
-            x = s[nt][e] * sl2;
-          } else {
-            const float bias = mask_decode<MK>(a, mr[nt][r], e & 1);
-            if (a.score_round) {
-              x = s[nt][e] * a.scale + bias;
-              x = a.score_round == 1 ? __half2float(__float2half_rn(x)) : __bfloat162float(__float2bfloat16_rn(x));
-              x *= kLog2e;
-            } else {
-              x = fmaf(s[nt][e], sl2, bias * kLog2e);
-            }
-          }
-          if (!full) {
-            const int j = kj0 + nt * 8 + 2 * t + (e & 1);
-            if (j >= a.Sk || (a.causal && j > (r ? i1 : i0))) x = -INFINITY;
-          }
-          s[nt][e] = x;
-          tmax[r] = fmaxf(tmax[r], x);
-        }
+      if (MK != kMaskNone && a.score_round) scores_base2<MK, true>(a, s, mr, full, kj0 + 2 * t, i0, i1, tmax);
+      else scores_base2<MK, false>(a, s, mr, full, kj0 + 2 * t, i0, i1, tmax);
       float m_use[2];
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -282,7 +304,7 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
         tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 2));
         const float m_new = fmaxf(m[r], tmax[r]);
         m_use[r] = m_new == -INFINITY ? 0.0f : m_new;
-        const float alpha = exp2f(m[r] - m_use[r]);
+        const float alpha = ex2(m[r] - m_use[r]);
         m[r] = m_new;
         l[r] *= alpha;
 #pragma unroll
@@ -294,7 +316,7 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
       for (int nt = 0; nt < kNt; ++nt)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          s[nt][e] = exp2f(s[nt][e] - m_use[e / 2]);
+          s[nt][e] = ex2(s[nt][e] - m_use[e / 2]);
           l[e / 2] += s[nt][e];
         }
 #pragma unroll
