@@ -138,6 +138,14 @@ __device__ __forceinline__ typename MaskRaw<MK>::type mask_load(const AttnArgs& 
   }
 }
 
+// The pair at key j where the caller knows that pair loads apply and j + 1 < Sk (no checks).
+template <int MK>
+__device__ __forceinline__ typename MaskRaw<MK>::type mask_load_pair(const AttnArgs& a, int64_t off) {
+  if constexpr (MK == kMaskF32) return *reinterpret_cast<const float2*>(static_cast<const float*>(a.mask) + off);
+  else if constexpr (MK == kMaskBool) return *reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(a.mask) + off);
+  else return *reinterpret_cast<const uint32_t*>(static_cast<const uint16_t*>(a.mask) + off);
+}
+
 // The bias of element e (0: key j, 1: key j + 1) of a pair.
 template <int MK>
 __device__ __forceinline__ float mask_decode(const AttnArgs& a, typename MaskRaw<MK>::type raw, int e) {
@@ -153,10 +161,10 @@ __device__ __forceinline__ float mask_decode(const AttnArgs& a, typename MaskRaw
 }
 
 // One tile's scores in base-2 units, in place: scale (times log2 e), the mask bias (rounded to score_dtype with
-// ROUND), -inf for causal and past the keys unless the tile is `full`; tmax gets the per-row maxima (this thread's).
-template <int MK, bool ROUND, int kNt>
+// ROUND), -inf for causal and past the keys unless the tile is FULL (no such key in it); tmax gets the per-row maxima (this thread's).
+template <int MK, bool ROUND, bool FULL, int kNt>
 __device__ __forceinline__ void scores_base2(const AttnArgs& a, float (&s)[kNt][4],
-                                             const typename MaskRaw<MK>::type (&mr)[kNt][2], bool full, int j0,
+                                             const typename MaskRaw<MK>::type (&mr)[kNt][2], int j0,
                                              int i0, int i1, float (&tmax)[2]) {
   const float sl2 = a.scale * kLog2e;
 #pragma unroll
@@ -176,7 +184,7 @@ __device__ __forceinline__ void scores_base2(const AttnArgs& a, float (&s)[kNt][
       } else {
         x = fmaf(s[nt][e], sl2, mask_decode<MK>(a, mr[nt][r], e & 1) * kLog2e);
       }
-      if (!full) {
+      if constexpr (!FULL) {
         const int j = j0 + nt * 8 + (e & 1);
         if (j >= a.Sk || (a.causal && j > (r ? i1 : i0))) x = -INFINITY;
       }
@@ -231,8 +239,10 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
 
   int64_t mrow[2] = {0, 0};
   if constexpr (MK != kMaskNone) {
-    mrow[0] = b * a.m_s[0] + h * a.m_s[1] + i0 * a.m_s[2];
-    mrow[1] = mrow[0] + 8 * a.m_s[2];
+    // Rows past Sq (computed, never stored) read row Sq - 1's mask: no row checks in the loop.
+    const int64_t base = b * a.m_s[0] + h * a.m_s[1];
+    mrow[0] = base + min(i0, a.Sq - 1) * a.m_s[2];
+    mrow[1] = base + min(i1, a.Sq - 1) * a.m_s[2];
   }
 
   load_rows<T, DP, kRows, C::kThreads>(qs, qg, a.q_sr, q0, a.Sq, a.D);
@@ -259,12 +269,19 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
     // The mask values of this warp's keys, loaded while the K / V tile is still on its way.
     [[maybe_unused]] typename MaskRaw<MK>::type mr[kNt][2] = {};
     if constexpr (MK != kMaskNone) {
-      if (live) {
+      if (live && a.mask_pairs && kj0 + KW <= a.Sk) {  // every pair of the warp's keys is inside: no checks
 #pragma unroll
         for (int nt = 0; nt < kNt; ++nt) {
           const int j = kj0 + nt * 8 + 2 * t;
-          mr[nt][0] = i0 < a.Sq ? mask_load<MK>(a, mrow[0], j) : typename MaskRaw<MK>::type{};
-          mr[nt][1] = i1 < a.Sq ? mask_load<MK>(a, mrow[1], j) : typename MaskRaw<MK>::type{};
+          mr[nt][0] = mask_load_pair<MK>(a, mrow[0] + j);
+          mr[nt][1] = mask_load_pair<MK>(a, mrow[1] + j);
+        }
+      } else if (live) {
+#pragma unroll
+        for (int nt = 0; nt < kNt; ++nt) {
+          const int j = kj0 + nt * 8 + 2 * t;
+          mr[nt][0] = mask_load<MK>(a, mrow[0], j);
+          mr[nt][1] = mask_load<MK>(a, mrow[1], j);
         }
       }
     }
@@ -295,8 +312,14 @@ __global__ void __launch_bounds__(C::kThreads, mma_min_blocks<DP, C, MK>()) attn
       // Scores in base-2 units: scale, mask (rounded to score_dtype where asked), causal, -inf past the keys.
       const bool full = kj0 + KW <= a.Sk && (!a.causal || kj0 + KW - 1 <= q0w);
       float tmax[2] = {-INFINITY, -INFINITY};
-      if (MK != kMaskNone && a.score_round) scores_base2<MK, true>(a, s, mr, full, kj0 + 2 * t, i0, i1, tmax);
-      else scores_base2<MK, false>(a, s, mr, full, kj0 + 2 * t, i0, i1, tmax);
+      const int j0 = kj0 + 2 * t;
+      if (MK != kMaskNone && a.score_round) {
+        if (full) scores_base2<MK, true, true>(a, s, mr, j0, i0, i1, tmax);
+        else scores_base2<MK, true, false>(a, s, mr, j0, i0, i1, tmax);
+      } else {
+        if (full) scores_base2<MK, false, true>(a, s, mr, j0, i0, i1, tmax);
+        else scores_base2<MK, false, false>(a, s, mr, j0, i0, i1, tmax);
+      }
       float m_use[2];
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
