@@ -1,11 +1,9 @@
 // CUDA kernels of kiln.Attention (ops/kiln_attention.h; made by the fuse_attention pass; gemm family, registered by
 // register_gemm_kernels). One launch per node, scores and probabilities never leave the chip:
 //   tensor-core kernel (float16 / bfloat16; head sizes D, Dv <= 128, multiples of 8; 16-byte aligned operands):
-//     FlashAttention-2 style. A block of 4 warps takes 64 query rows of one (batch, head); each warp 16 rows. Q is
-//     staged through shared memory into registers once; K and V tiles of 64 keys stream through shared memory
-//     (cp.async, zero-filled past the sequence / head size). S = Q K^T by mma.sync m16n8k16 (float accumulators),
-//     scale, mask and causal applied in registers, online softmax in float (running max and sum per row), P rounded
-//     to the operand type and O += P V by mma.sync again (V fragments by ldmatrix.trans). O = acc / sum at the end.
+//     FlashAttention-2 style, attention_fused_mma.cuh. Block shape per launch: "rows=64" (4 warps x 16 query rows,
+//     64-key tiles) where B * H * ceil(Sq / 64) blocks fill the SMs, else "rows=16" (4 warps splitting 128-key tiles,
+//     partials merged in shared memory); the tactic variant "cuda#rows=16" / "cuda#rows=64" pins one.
 //   simple kernel (float32, and any shape the first does not take; Dv <= 256): one warp per query row, 32 keys at a
 //     time (a lane per key for the dot product), the same online softmax, float math throughout.
 // Both read Q / K / V / O in any of the three layouts through (batch, head, row) strides, so a token-major operand
@@ -19,7 +17,6 @@
 #include "ops/kiln_attention.h"
 #include "runtime/cuda/kernels/attention_fused.cuh"
 #include "runtime/cuda/kernels/attention_fused_mma.cuh"
-#include "runtime/cuda/kernels/attention_fused_v0.cuh"  // TEMPORARY
 #include "runtime/cuda/kernels/common.cuh"
 #include "runtime/cuda/kernels/gemm_lt.h"
 #include "runtime/cuda/tactic_variant.h"
@@ -172,12 +169,10 @@ void launch(const KernelContext& ctx, KernelArgs& args, bool allow_mma) {
   if ((d.Sq + kSimpleWarps - 1) / kSimpleWarps > 65535)
     KILN_THROW(Unsupported, n.label() << ": query length " << d.Sq << " beyond the kernel's grid");
   if (bucket) {
-    const int rows = tactic_base(n.tactic) == "cuda_v0" ? 0 : mma_rows(n, d, ctx);
+    const int rows = mma_rows(n, d, ctx);
     auto go = [&](auto tag) {
       using T = decltype(tag);
-      if (rows == 0) {
-        v0_launch<T>(a, bucket, ctx.stream);  // TEMPORARY
-      } else if (rows == 16) {
+      if (rows == 16) {
         if (bucket == 32) launch_mma<T, 32, CfgRows16>(a, ctx.device, ctx.stream);
         else if (bucket == 64) launch_mma<T, 64, CfgRows16>(a, ctx.device, ctx.stream);
         else launch_mma<T, 128, CfgRows16>(a, ctx.device, ctx.stream);
@@ -236,9 +231,6 @@ void register_fused_attention_kernels() {
   register_cuda_tactic(ka::kDomain, ka::kOpType,
                        CudaTactic{"cuda_simple", supports,
                                   [](const KernelContext& c, KernelArgs& a) { launch(c, a, false); }, nullptr});
-  register_cuda_tactic(ka::kDomain, ka::kOpType,  // TEMPORARY: the kernel before attn2, for timing
-                       CudaTactic{"cuda_v0", [](const ir::Node&, const std::vector<ir::ValueType>&) { return false; },
-                                  [](const KernelContext& c, KernelArgs& a) { launch(c, a, true); }, nullptr});
 }
 
 }  // namespace kiln::runtime::cuda
