@@ -9,6 +9,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include "attention_test_util.h"
@@ -103,7 +104,8 @@ ir::Graph one_node(const Case& c, TensorMap& feeds) {
 void check_case(const Case& c, const std::string& tactic) {
   SCOPED_TRACE(c.str() + " tactic " + tactic);
   TensorMap feeds;
-  const ir::Graph g = one_node(c, feeds);
+  ir::Graph g = one_node(c, feeds);
+  g.nodes[0].tactic = tactic;  // "cuda#rows=16" / "cuda#rows=64": the tensor-core kernel's block shape
   const Tensor want = runtime::cpu::run_graph_reference(g, feeds).at("o");
   const std::vector<Tensor> got = test_cuda::run_cuda_node(g, feeds, tactic);
   ASSERT_EQ(got.size(), 1u);
@@ -134,6 +136,7 @@ TEST(CudaAttentionFused, SequenceLengthsAndHeadSizes) {
         c.mask = S % 2 ? MaskKind::Float : MaskKind::Bool;
         c.mask_dt = dt;
         check_case(c, "cuda");
+        if (dt != DType::Float32) check_case(c, "cuda#rows=64");  // "cuda" picks rows=16 for these small grids
         if (S <= 200) check_case(c, "cuda_simple");
       }
 }
@@ -154,7 +157,8 @@ TEST(CudaAttentionFused, LayoutsMasksGuardAndCausal) {
         c.guard = k % 5 != 0;
         c.causal = k % 7 == 3;
         ++k;
-        check_case(c, "cuda");
+        check_case(c, "cuda#rows=16");
+        check_case(c, "cuda#rows=64");
         check_case(c, "cuda_simple");
       }
   // Fully masked rows without the guard: NaN rows, like the graph's Softmax gives.
@@ -162,13 +166,22 @@ TEST(CudaAttentionFused, LayoutsMasksGuardAndCausal) {
     for (bool full : {true, false}) {
       Case c;
       c.Sq = c.Sk = 96, c.mask = m, c.mask_full = full, c.guard = false;
-      check_case(c, "cuda");
+      check_case(c, "cuda#rows=16");
+      check_case(c, "cuda#rows=64");
       check_case(c, "cuda_simple");
     }
   // Causal with more queries than one tile.
   Case c;
   c.Sq = c.Sk = 300, c.causal = true, c.B = 1;
-  check_case(c, "cuda");
+  check_case(c, "cuda#rows=16");
+  check_case(c, "cuda#rows=64");
+  // Cross attention with more keys than queries (several key tiles, the last one partial), causal and not.
+  for (bool causal : {false, true}) {
+    Case x;
+    x.Sq = 50, x.Sk = 333, x.D = 128, x.causal = causal, x.mask = MaskKind::Float, x.mask_dt = DType::Float32;
+    check_case(x, "cuda#rows=16");
+    check_case(x, "cuda#rows=64");
+  }
 }
 
 TEST(CudaAttentionFused, HeadSizesOffTheTensorCorePath) {
@@ -202,21 +215,17 @@ TEST(CudaAttentionFused, FusedGraphsOnTheExecutor) {
     }
 }
 
-// BERT-base attention at batch 64, sequence 128 (12 heads of 64, token-major Q / K / V / O, bool mask [B, 1, S, S]
-// and the guard, as the fused BERT engine runs it): time per call and per 12 layers. Prints, asserts only that the
-// numbers are right.
-TEST(CudaAttentionFused, BertBaseShapeTimed) {
-  KILN_SKIP_WITHOUT_CUDA();
-  Case c;
-  c.B = 64, c.H = 12, c.Sq = c.Sk = 128, c.D = 64, c.mask = MaskKind::Bool, c.guard = true;
-  check_case(c, "cuda");
+// Median time (ms) of 12 back-to-back calls (BERT's 12 layers) of `tactic` on the case's node, in a CUDA graph.
+double time_12_layers(const Case& c, const std::string& tactic) {
   TensorMap feeds;
-  const ir::Graph g = one_node(c, feeds);
+  ir::Graph g = one_node(c, feeds);
+  g.nodes[0].tactic = tactic;
   using namespace runtime::cuda;
   register_all_cuda_kernels();
   const ir::Node& n = g.nodes[0];
-  const CudaTactic* t = find_cuda_tactic(n, "cuda");
-  ASSERT_TRUE(t);
+  const CudaTactic* t = find_cuda_tactic(n, tactic);
+  EXPECT_TRUE(t) << tactic;
+  if (!t) return 0.0;
   test_cuda::CudaEnv& env = test_cuda::cuda_env();
   std::vector<test_cuda::DevicePtr> keep;
   std::vector<DTensor> din;
@@ -226,7 +235,7 @@ TEST(CudaAttentionFused, BertBaseShapeTimed) {
     const Tensor& h = feeds.at(name);
     keep.push_back(test_cuda::device_alloc(h.nbytes()));
     din.push_back(DTensor{h.dtype(), h.shape(), keep.back().get()});
-    ASSERT_EQ(cudaMemcpy(din.back().data, h.data(), h.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(din.back().data, h.data(), h.nbytes(), cudaMemcpyHostToDevice), cudaSuccess);
     in.push_back(&din.back());
   }
   const Shape os = g.type_of("o")->static_shape();
@@ -235,28 +244,56 @@ TEST(CudaAttentionFused, BertBaseShapeTimed) {
   ctx.stream = env.stream;
   ctx.props = &env.props;
   KernelArgs args{n, in, std::vector<const Tensor*>(in.size(), nullptr), {DTensor{c.dt, os, keep.back().get()}}};
+  // 12 calls (BERT's 12 layers) captured in a CUDA graph, as the engine runs them: device time, no launch cost.
+  t->run(ctx, args);  // first call outside the capture (one-time attribute setup)
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  EXPECT_EQ(cudaStreamBeginCapture(env.stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  for (int rep = 0; rep < 12; ++rep) t->run(ctx, args);
+  EXPECT_EQ(cudaStreamEndCapture(env.stream, &graph), cudaSuccess);
+  EXPECT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
   cudaEvent_t e0, e1;
-  ASSERT_EQ(cudaEventCreate(&e0), cudaSuccess);
-  ASSERT_EQ(cudaEventCreate(&e1), cudaSuccess);
+  EXPECT_EQ(cudaEventCreate(&e0), cudaSuccess);
+  EXPECT_EQ(cudaEventCreate(&e1), cudaSuccess);
   std::vector<float> ms;
   for (int it = 0; it < 60; ++it) {
     cudaEventRecord(e0, env.stream);
-    for (int rep = 0; rep < 12; ++rep) t->run(ctx, args);  // 12 layers
+    cudaGraphLaunch(exec, env.stream);
     cudaEventRecord(e1, env.stream);
-    ASSERT_EQ(cudaEventSynchronize(e1), cudaSuccess);
+    EXPECT_EQ(cudaEventSynchronize(e1), cudaSuccess);
     float x = 0;
     cudaEventElapsedTime(&x, e0, e1);
     if (it >= 10) ms.push_back(x);
   }
-  std::sort(ms.begin(), ms.end());
-  const double med = ms[ms.size() / 2];
-  const double flops = 4.0 * c.B * c.H * c.Sq * c.Sk * c.D * 12;
-  const double bytes = (4.0 * c.B * c.Sq * c.H * c.D * 2 + c.B * c.Sq * c.Sk) * 12;
-  std::cout << "[attn-bench] BERT-base b64 s128 fp16, 12 layers: " << med << " ms (" << med / 12 * 1000
-            << " us per layer), " << flops / med / 1e9 << " TFLOP/s, " << bytes / med / 1e6 << " GB/s\n";
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
-  EXPECT_GT(med, 0.0);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+// BERT-base attention at batch 1, 8 and 64, sequence 128 (12 heads of 64, token-major Q / K / V / O, bool mask
+// [B, 1, S, S] and the guard, as the fused BERT engine runs it): time per call and per 12 layers, for the heuristic's
+// block shape and each forced one. Prints; asserts only that the results are right.
+TEST(CudaAttentionFused, BertBaseShapeTimed) {
+  KILN_SKIP_WITHOUT_CUDA();
+  const char* only = std::getenv("KILN_ATTN_BENCH_BATCH");  // one batch size only (for a profiler run)
+  for (int64_t B : {1, 8, 64}) {
+    if (only && std::atoll(only) != B) continue;
+    Case c;
+    c.B = B, c.H = 12, c.Sq = c.Sk = 128, c.D = 64, c.mask = MaskKind::Bool, c.guard = true;
+    check_case(c, "cuda");
+    for (const char* tactic : {"cuda", "cuda#rows=16", "cuda#rows=64"}) {
+      const double med = time_12_layers(c, tactic);
+      EXPECT_GT(med, 0.0) << tactic;
+      const double flops = 4.0 * c.B * c.H * c.Sq * c.Sk * c.D * 12;
+      const double bytes = (4.0 * c.B * c.Sq * c.H * c.D * 2 + c.B * c.Sq * c.Sk) * 12;
+      std::cout << "[attn-bench] BERT-base b" << B << " s128 fp16 " << tactic << ", 12 layers: " << med << " ms ("
+                << med / 12 * 1000 << " us per layer), " << flops / med / 1e9 << " TFLOP/s, " << bytes / med / 1e6
+                << " GB/s\n";
+    }
+  }
 }
 
 }  // namespace
