@@ -94,7 +94,9 @@ TEST(CudaConv, TacticsAreRegistered) {
       ir::Graph g = test_ops::make_graph(op, 11, {rand_tensor(dt, {1, 2, 5, 5}, 1), rand_tensor(dt, {2, 2, 3, 3}, 2)},
                                          {}, 1);
       std::vector<std::string> want = {"cudnn", "cuda"};
-      if (std::string(op) == "Conv" && (dt == DType::Float16 || dt == DType::BFloat16)) want.push_back("cudnn_nhwc");
+      const bool low = dt == DType::Float16 || dt == DType::BFloat16;
+      if (std::string(op) == "Conv" && low) want.push_back("cudnn_nhwc");
+      if (std::string(op) == "ConvTranspose" && low) want.insert(want.begin(), "cudnn_nhwc");  // the default there
       EXPECT_EQ(test_cuda::tactic_names(g), want) << op << " " << dtype_name(dt);
     }
 }
@@ -117,6 +119,17 @@ TEST(CudaConv, ConvCudnnChannelsLast) {
 TEST(CudaConv, ConvTransposeCudnn) {
   KILN_SKIP_WITHOUT_CUDA();
   run_cases("ConvTranspose", convt_cases(), "cudnn");
+}
+
+TEST(CudaConv, ConvTransposeCudnnChannelsLast) {
+  KILN_SKIP_WITHOUT_CUDA();
+  run_cases("ConvTranspose", convt_cases(), "cudnn_nhwc", {DType::Float16, DType::BFloat16});
+  // A decoder-sized case (channels multiple of 8: cuDNN's tensor-core NHWC kernels) with bias.
+  check_cuda_op("ConvTranspose", 11,
+                {rand_tensor(DType::Float16, {2, 64, 14, 14}, 7), test_ops::Const(rand_tensor(DType::Float16, {64, 32, 4, 4}, 8)),
+                 test_ops::Const(rand_tensor(DType::Float16, {32}, 9))},
+                {{"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}}, 1, "cudnn_nhwc", "fp16", false,
+                "fp16 decoder convtranspose");
 }
 
 TEST(CudaConv, ConvTransposeDirectKernel) {

@@ -239,6 +239,69 @@ void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args, const WantAlgo* w
   launch_from_nhwc(ctx, X.dtype, G.M, out_sp, Y.numel(), yb, io.B ? io.B->data : nullptr, Y.data);
 }
 
+// Buffers of the channels-last ConvTranspose: the input [N, in..., C], weights [C, k..., M / group], the result
+// [N, out..., M] (bytes, aligned).
+NhwcBytes convt_nhwc_bytes(const ConvGeometry& g, DType dt) {
+  int64_t x = g.N * g.C, w = g.C * (g.M / g.group), y = g.N * g.M;
+  for (int i = 0; i < g.nsp; ++i) x *= g.in[i], w *= g.k[i], y *= g.out[i];
+  const size_t es = dtype_size(dt);
+  return {align_up(static_cast<size_t>(x) * es), align_up(static_cast<size_t>(w) * es),
+          align_up(static_cast<size_t>(y) * es)};
+}
+
+// float16 / bfloat16 ConvTranspose through cuDNN's backward-data in channels-last layout: input and weights
+// transposed to NHWC in the workspace, the result transposed back with the bias. Where the output is not the direct
+// result (pads the full result must be cropped by, output_shape), cuDNN has no NHWC algorithm or the workspace is
+// short, it runs the NCHW path.
+void run_conv_transpose_nhwc(const KernelContext& ctx, KernelArgs& args, const WantAlgo* want) {
+  const ir::Node& n = args.node;
+  const ConvIo io = conv_io(args);
+  const DTensor &X = *io.X, &W = *io.W;
+  DTensor& Y = args.out[0];
+  const ConvGeometry G = conv_transpose_geometry(n, X.shape, W.shape);
+  check_out(n, G, Y);
+  if (Y.numel() == 0) return;
+  auto nchw = [&] {
+    if (VariantProbe* probe = VariantProbe::active()) probe->record({});
+    run_conv_transpose(ctx, args, true, nullptr);
+  };
+  if ((X.dtype != DType::Float16 && X.dtype != DType::BFloat16) || X.numel() == 0 || !convt_direct_ok(G))
+    return nchw();
+  int64_t out_sp = 1, zero[3] = {0, 0, 0};
+  for (int i = 0; i < G.nsp; ++i) out_sp *= G.out[i];
+  DnnProblem p;
+  p.backward_data = true, p.nhwc = true, p.dt = X.dtype, p.tf32 = ctx.allow_tf32;
+  const NhwcBytes nb = convt_nhwc_bytes(G, X.dtype);
+  char* ws = static_cast<char*>(ctx.workspace);
+  if (!ws || ctx.workspace_size < nb.total() ||
+      !set_dims(p, G, G.M, G.out, G.C, G.in, G.C, G.M / G.group, G.pb))
+    return nchw();
+  void* xb = ws;
+  void* wb = ws + nb.x;
+  void* yb = ws + nb.x + nb.w;
+  char* dnn_ws = ws + nb.total();
+  const size_t dnn_cap = ctx.workspace_size - nb.total();
+  std::shared_ptr<const DnnPlan> plan = get_plan(ctx, n, p, dnn_cap, want);
+  if (!plan->found) return nchw();
+  launch_to_nhwc(ctx, X.dtype, shift_params(G, G.in, G.in, zero, 1), G.C, X.numel(), X.data, xb);
+  launch_to_nhwc(ctx, X.dtype, shift_params(G, G.k, G.k, zero, 1), G.M / G.group, W.numel(), W.data, wb);
+  KILN_CUDNN_CHECK(cudnnSetStream(ctx.cudnn, ctx.stream));
+  auto backward_data = [&] {
+    return cudnnConvolutionBackwardData(ctx.cudnn, one_of(X.dtype), plan->w, wb, plan->y, xb, plan->conv,
+                                        static_cast<cudnnConvolutionBwdDataAlgo_t>(plan->algo),
+                                        plan->ws ? dnn_ws : nullptr, plan->ws, zero_of(X.dtype), plan->x, yb);
+  };
+  cudnnStatus_t st = backward_data();
+  if (st != CUDNN_STATUS_SUCCESS && plan->variant) {
+    plan = drop_variant(ctx, n, p, dnn_cap, *want, st);
+    if (!plan->found) return nchw();  // nothing of the output written yet
+    st = backward_data();
+  }
+  if (st != CUDNN_STATUS_SUCCESS)
+    KILN_THROW(Cuda, "cudnnConvolutionBackwardData (NHWC): " << cudnnGetErrorString(st));
+  launch_from_nhwc(ctx, X.dtype, G.M, out_sp, Y.numel(), yb, io.B ? io.B->data : nullptr, Y.data);
+}
+
 bool static_pair(const std::vector<ir::ValueType>& in) {
   return in.size() >= 2 && in[0].is_static() && in[1].is_static();
 }
@@ -277,6 +340,17 @@ size_t conv_nhwc_workspace(const ir::Node& n, const std::vector<ir::ValueType>& 
     return kDnnWorkspace;
   }
 }
+size_t convt_nhwc_workspace(const ir::Node& n, const std::vector<ir::ValueType>& in,
+                            const std::vector<ir::ValueType>& out) {
+  if (!static_pair(in)) return kDnnWorkspace;
+  try {
+    return convt_nhwc_bytes(conv_transpose_geometry(n, in[0].static_shape(), in[1].static_shape()), in[0].dtype)
+               .total() +
+           convt_workspace(n, in, out);
+  } catch (const Error&) {
+    return kDnnWorkspace;
+  }
+}
 bool supports_conv_nhwc(const ir::Node& n, const std::vector<ir::ValueType>& in) {
   return supports_conv(n, in) && (in[0].dtype == DType::Float16 || in[0].dtype == DType::BFloat16);
 }
@@ -304,6 +378,15 @@ void register_conv_kernels() {
                                                 run_conv_nhwc(c, a, want_of(a.node, false, w));
                                               },
                                               conv_nhwc_workspace});
+  // float16 / bfloat16 ConvTranspose: channels-last cuDNN first (the heuristic's choice; the layout pass leaves
+  // ConvTranspose outside its NHWC regions, so this tactic transposes in and out); the builder's timing may pick
+  // the NCHW "cudnn" where that is faster.
+  register_cuda_tactic("", "ConvTranspose", CudaTactic{"cudnn_nhwc", supports_conv_nhwc,
+                                                       [](const KernelContext& c, KernelArgs& a) {
+                                                         WantAlgo w;
+                                                         run_conv_transpose_nhwc(c, a, want_of(a.node, true, w));
+                                                       },
+                                                       convt_nhwc_workspace});
   register_cuda_tactic("", "ConvTranspose", CudaTactic{"cudnn", supports_conv,
                                                        [](const KernelContext& c, KernelArgs& a) {
                                                          WantAlgo w;
