@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "cuda_op_test_util.h"
+#include "runtime/cuda/kernels/families.h"
 
 namespace kiln {
 namespace {
@@ -124,12 +125,15 @@ TEST(CudaConv, ConvTransposeCudnn) {
 TEST(CudaConv, ConvTransposeCudnnChannelsLast) {
   KILN_SKIP_WITHOUT_CUDA();
   run_cases("ConvTranspose", convt_cases(), "cudnn_nhwc", {DType::Float16, DType::BFloat16});
-  // A decoder-sized case (channels multiple of 8: cuDNN's tensor-core NHWC kernels) with bias.
+  // A decoder-sized case (channels multiple of 8: cuDNN's tensor-core NHWC kernels) with bias: it must take the
+  // channels-last path, not the NCHW fallback.
+  const uint64_t before = runtime::cuda::conv_transpose_nhwc_runs();
   check_cuda_op("ConvTranspose", 11,
                 {rand_tensor(DType::Float16, {2, 64, 14, 14}, 7), test_ops::Const(rand_tensor(DType::Float16, {64, 32, 4, 4}, 8)),
                  test_ops::Const(rand_tensor(DType::Float16, {32}, 9))},
                 {{"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}}, 1, "cudnn_nhwc", "fp16", false,
                 "fp16 decoder convtranspose");
+  EXPECT_GT(runtime::cuda::conv_transpose_nhwc_runs(), before) << "cudnn_nhwc fell back to NCHW";
 }
 
 TEST(CudaConv, ConvTransposeDirectKernel) {

@@ -4,6 +4,7 @@
 // also the fallback when cuDNN offers no algorithm). cuDNN takes symmetric pads only: other pads go through a
 // zero-padded copy of the input (Conv) or a full-size result cropped into the output (ConvTranspose), both in the
 // workspace.
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -239,6 +240,8 @@ void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args, const WantAlgo* w
   launch_from_nhwc(ctx, X.dtype, G.M, out_sp, Y.numel(), yb, io.B ? io.B->data : nullptr, Y.data);
 }
 
+std::atomic<uint64_t> g_convt_nhwc_runs{0};
+
 // Buffers of the channels-last ConvTranspose: the input [N, in..., C], weights [C, k..., M / group], the result
 // [N, out..., M] (bytes, aligned).
 NhwcBytes convt_nhwc_bytes(const ConvGeometry& g, DType dt) {
@@ -299,6 +302,7 @@ void run_conv_transpose_nhwc(const KernelContext& ctx, KernelArgs& args, const W
   }
   if (st != CUDNN_STATUS_SUCCESS)
     KILN_THROW(Cuda, "cudnnConvolutionBackwardData (NHWC): " << cudnnGetErrorString(st));
+  g_convt_nhwc_runs.fetch_add(1, std::memory_order_relaxed);
   launch_from_nhwc(ctx, X.dtype, G.M, out_sp, Y.numel(), yb, io.B ? io.B->data : nullptr, Y.data);
 }
 
@@ -356,6 +360,8 @@ bool supports_conv_nhwc(const ir::Node& n, const std::vector<ir::ValueType>& in)
 }
 
 }  // namespace
+
+uint64_t conv_transpose_nhwc_runs() { return g_convt_nhwc_runs.load(std::memory_order_relaxed); }
 
 void register_conv_kernels() {
   // "cudnn" / "cudnn_nhwc" may carry a variant, "cudnn#algo=<NAME>,math=<MATH>" (tactic_variant.h), read here.
