@@ -40,6 +40,28 @@ TEST(CpuTacticsFast, UnaryOpsIncludingSpecialValues) {
   });
 }
 
+TEST(CpuTacticsFast, IsNanIsInfAndWhere) {
+  const Tensor x = special_values();
+  const int64_t n = x.numel();
+  for_thread_counts([&](int) {
+    check_tactics("IsNaN", 20, {x}, {}, {"fast"});
+    check_tactics("IsInf", 20, {x}, {}, {"fast"});
+    check_tactics("IsInf", 20, {x}, {{"detect_negative", int64_t(0)}}, {"fast"});
+    check_tactics("IsInf", 20, {x}, {{"detect_positive", int64_t(0)}}, {"fast"});
+    std::vector<uint8_t> c(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) c[static_cast<size_t>(i)] = static_cast<uint8_t>((i * 7) % 3 == 0);
+    Tensor cond = Tensor::from_vector(DType::Bool, {n}, c);
+    const Tensor y = rand_f32({n}, 5);
+    check_tactics("Where", 16, {cond, x, y}, {}, {"fast"});
+    check_tactics("Where", 16, {cond, f32({}, {0.0f}), x}, {}, {"fast"});  // the SDPA guard's form
+    check_tactics("Where", 16, {Tensor::from_vector(DType::Bool, {1}, std::vector<uint8_t>{1}), x, y}, {}, {"fast"});
+    // Broadcasting other than one element: the reference runs behind the fast tactic.
+    check_tactics("Where", 16, {Tensor::from_vector(DType::Bool, {2, 1}, std::vector<uint8_t>{1, 0}), rand_f32({2, 3}, 6),
+                                rand_f32({3}, 7)},
+                  {}, {"fast"});
+  });
+}
+
 TEST(CpuTacticsFast, UnaryOtherDtypesHaveOnlyRef) {
   EXPECT_EQ(check_tactics("Relu", 14, {f16({3}, {-1.f, 0.f, 2.f})}, {}, {}), std::vector<std::string>{"ref"});
   EXPECT_EQ(check_tactics("Relu", 14, {i64({3}, {-1, 0, 2})}, {}, {}), std::vector<std::string>{"ref"});

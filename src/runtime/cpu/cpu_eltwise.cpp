@@ -1,12 +1,15 @@
-// "fast" elementwise CPU tactics, float32 only (other dtypes keep "ref"):
+// "fast" elementwise CPU tactics, float32 only (other dtypes keep "ref"); also IsNaN / IsInf / Where on float32:
 //  - Add, Sub, Mul, Div with numpy broadcasting: dims of size 1 are dropped and neighbouring dims merged where both
 //    inputs are contiguous (or both broadcast) across them, leaving rows of one contiguous inner loop per case
 //    (vector-vector, vector-scalar, scalar-vector); rows are split over kiln's threads.
 //  - Pow with a one-element exponent: x^2, x^3, x^-1 as plain arithmetic, others through std::pow.
 //  - Relu, LeakyRelu, Sigmoid, Tanh, Exp, Erf, Sqrt, Neg, Abs, Reciprocal, HardSigmoid, HardSwish, Gelu, Clip: one
 //    flat loop, vectorized (exp / tanh / erf from cpu_math.h), split over the threads.
+//  - IsNaN, IsInf (bool out) and Where (bool condition, float32 values; each operand the output's shape or one
+//    element, else the reference): one flat loop split over the threads (the SDPA NaN guard of exported attention).
 // Outputs are written without zero-filling first.
 #include <cmath>
+#include <limits>
 
 #include "ops/common.h"
 #include "runtime/cpu/cpu_math.h"
@@ -232,6 +235,50 @@ void pow_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::vect
   out[0] = y;
 }
 
+// ---- IsNaN / IsInf on float32 (bool out), Where on float32 operands that are whole or one element ------------------
+void isnan_isinf_fast(bool is_inf, const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  if (in.size() != 1 || !in[0] || in[0]->dtype() != DType::Float32) return run_reference(n, in, out);
+  const bool pos = !is_inf || n.attr_int("detect_positive", 1) != 0;
+  const bool neg = !is_inf || n.attr_int("detect_negative", 1) != 0;
+  const Tensor& x = *in[0];
+  Tensor y = uninit_tensor(DType::Bool, x.shape());
+  const float* px = x.as<float>();
+  uint8_t* py = y.mutable_as<uint8_t>();
+  const float inf = std::numeric_limits<float>::infinity();
+  parallel_for(x.numel(), kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float v = px[i];
+      py[i] = is_inf ? static_cast<uint8_t>((pos && v == inf) || (neg && v == -inf)) : static_cast<uint8_t>(std::isnan(v));
+    }
+  });
+  out[0] = y;
+}
+
+void where_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  if (in.size() != 3 || !in[0] || !in[1] || !in[2] || in[0]->dtype() != DType::Bool ||
+      in[1]->dtype() != DType::Float32 || in[2]->dtype() != DType::Float32)
+    return run_reference(n, in, out);
+  // The output's shape is the largest operand's; every operand must be that shape or one element.
+  const Tensor* big = in[0];
+  for (const Tensor* t : in)
+    if (t->rank() > big->rank() || (t->rank() == big->rank() && t->numel() > big->numel())) big = t;
+  for (const Tensor* t : in)
+    if (t->numel() != 1 && t->shape() != big->shape()) return run_reference(n, in, out);
+  if (big->numel() == 1 && big->rank() > 0)  // every operand one element: leave rank broadcasting to the reference
+    for (const Tensor* t : in)
+      if (t->rank() != big->rank()) return run_reference(n, in, out);
+  Tensor y = uninit_tensor(DType::Float32, big->shape());
+  const uint8_t* c = in[0]->as<uint8_t>();
+  const float* a = in[1]->as<float>();
+  const float* b = in[2]->as<float>();
+  const int64_t sc = in[0]->numel() == 1 ? 0 : 1, sa = in[1]->numel() == 1 ? 0 : 1, sb = in[2]->numel() == 1 ? 0 : 1;
+  float* py = y.mutable_as<float>();
+  parallel_for(y.numel(), kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) py[i] = c[i * sc] ? a[i * sa] : b[i * sb];
+  });
+  out[0] = y;
+}
+
 bool supports_f32(const ir::Node&, const std::vector<const ir::ValueType*>& in) {
   return !in.empty() && in[0] && in[0]->dtype == DType::Float32 && (in.size() < 2 || !in[1] || in[1]->dtype == DType::Float32);
 }
@@ -254,6 +301,18 @@ void register_eltwise_tactics() {
                          },
                          supports_f32});
   }
+  for (const bool is_inf : {false, true})
+    register_cpu_tactic("", is_inf ? "IsInf" : "IsNaN",
+                        {"fast",
+                         [is_inf](const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+                           isnan_isinf_fast(is_inf, n, in, out);
+                         },
+                         supports_f32});
+  register_cpu_tactic("", "Where",
+                      {"fast", where_fast, [](const ir::Node&, const std::vector<const ir::ValueType*>& in) {
+                         return in.size() == 3 && in[0] && in[1] && in[2] && in[0]->dtype == DType::Bool &&
+                                in[1]->dtype == DType::Float32 && in[2]->dtype == DType::Float32;
+                       }});
   const std::pair<const char*, Un> uns[] = {
       {"Relu", Un::Relu},       {"LeakyRelu", Un::LeakyRelu},   {"Sigmoid", Un::Sigmoid},     {"Tanh", Un::Tanh},
       {"Exp", Un::Exp},         {"Erf", Un::Erf},               {"Sqrt", Un::Sqrt},           {"Neg", Un::Neg},
