@@ -64,12 +64,6 @@ bool agnostic_input(const ir::Node& n, size_t i) {
   return false;
 }
 
-bool has_subgraph(const ir::Node& n) {
-  for (const auto& [k, a] : n.attrs)
-    if (std::holds_alternative<ir::GraphPtr>(a)) return true;
-  return false;
-}
-
 int64_t onnx_code(DType t) {
   switch (t) {
     case DType::Float32: return 1;

@@ -34,13 +34,6 @@ bool output_small_enough(const ir::Graph& g, const ir::Node& n) {
   return true;
 }
 
-// Nodes with subgraphs (If, Loop) read outer-scope values implicitly: never fold them here.
-bool has_subgraph(const ir::Node& n) {
-  for (const auto& [k, a] : n.attrs)
-    if (std::holds_alternative<ir::GraphPtr>(a)) return true;
-  return false;
-}
-
 bool fold_shape_of_static(ir::Graph& g, const ir::Node& n) {
   if (n.domain != "" || (n.op_type != "Shape" && n.op_type != "Size") || !n.has_input(0)) return false;
   const ir::ValueType* t = g.type_of(n.inputs[0]);
@@ -138,7 +131,7 @@ bool constant_folding_detail::fold_round(ir::Graph& g) {
       changed = true;
       continue;
     }
-    bool all_const = !has_subgraph(n);
+    bool all_const = !has_subgraph(n);  // a subgraph reads outer-scope values: never fold it here
     for (const auto& in : n.inputs) all_const &= in.empty() || g.is_constant(in);
     const ir::OpDef* def = reg.find(n.domain, n.op_type, n.opset);
     if (!all_const || !def || !def->reference || !output_small_enough(g, n)) {

@@ -29,9 +29,7 @@ bool same_dims(const ir::ValueType& a, const ir::ValueType& b) {
 }
 
 bool run(ir::Graph& g, const std::vector<ValueShapes>& samples) {
-  for (const auto& n : g.nodes)
-    for (const auto& [k, a] : n.attrs)
-      if (std::holds_alternative<ir::GraphPtr>(a)) return false;  // outer-scope reads are not in consumers()
+  if (has_subgraphs(g)) return false;  // outer-scope reads are not in consumers()
   const auto consumers = g.consumers();
   const auto producers = g.producers();
   const std::set<std::string> outputs(g.outputs.begin(), g.outputs.end());
@@ -39,10 +37,7 @@ bool run(ir::Graph& g, const std::vector<ValueShapes>& samples) {
     auto it = consumers.find(v);
     return outputs.count(v) || (it != consumers.end() && !it->second.empty());
   };
-  auto is_const = [&](const std::string& v) {
-    return g.initializers.count(v) && !g.input_defaults.count(v) &&
-           std::find(g.inputs.begin(), g.inputs.end(), v) == g.inputs.end();
-  };
+  auto is_const = [&](const std::string& v) { return fixed_initializer(g, v) != nullptr; };
   // Value v has value r's shape: by the types, or in every sample.
   auto same_shape = [&](const std::string& v, const std::string& r) {
     const ir::ValueType *a = g.type_of(v), *b = g.type_of(r);

@@ -21,18 +21,10 @@ namespace fuse_gemm_epilogue_detail {
 
 bool float3(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
 
-bool has_subgraphs(const ir::Graph& g) {
-  for (const auto& n : g.nodes)
-    for (const auto& [k, a] : n.attrs)
-      if (std::holds_alternative<ir::GraphPtr>(a)) return true;
-  return false;
-}
-
 class Fuser {
  public:
   explicit Fuser(ir::Graph& g) : g_(g), consumers_(g.consumers()) {
     outputs_.insert(g.outputs.begin(), g.outputs.end());
-    inputs_.insert(g.inputs.begin(), g.inputs.end());
   }
 
   bool run() {
@@ -109,12 +101,7 @@ class Fuser {
   }
 
  private:
-  // The initializer named v (not a graph input, whose default a caller may override); nullptr otherwise.
-  const Tensor* constant(const std::string& v) const {
-    if (v.empty() || inputs_.count(v) || g_.input_defaults.count(v)) return nullptr;
-    auto it = g_.initializers.find(v);
-    return it == g_.initializers.end() ? nullptr : &it->second;
-  }
+  const Tensor* constant(const std::string& v) const { return fixed_initializer(g_, v); }
   // v is not a graph output and exactly one node reads it, once; *reader = that node.
   bool sole_reader(const std::string& v, size_t* reader) const {
     if (outputs_.count(v)) return false;
@@ -126,13 +113,13 @@ class Fuser {
 
   ir::Graph& g_;
   std::map<std::string, std::vector<size_t>> consumers_;
-  std::set<std::string> outputs_, inputs_;
+  std::set<std::string> outputs_;
 };
 
 }  // namespace fuse_gemm_epilogue_detail
 
 bool fuse_gemm_epilogue(ir::Graph& g) {
-  if (fuse_gemm_epilogue_detail::has_subgraphs(g)) return false;  // outer-scope reads are not in consumers()
+  if (has_subgraphs(g)) return false;  // outer-scope reads are not in consumers()
   return fuse_gemm_epilogue_detail::Fuser(g).run();
 }
 

@@ -30,7 +30,6 @@ class Fuser {
  public:
   explicit Fuser(ir::Graph& g) : g_(g), producers_(g.producers()), consumers_(g.consumers()) {
     outputs_.insert(g.outputs.begin(), g.outputs.end());
-    inputs_.insert(g.inputs.begin(), g.inputs.end());
   }
 
   bool run() {
@@ -129,16 +128,12 @@ class Fuser {
     *out = {pi->second, w, b};
     return true;
   }
-  const Tensor* constant(const std::string& v) const {
-    if (v.empty() || inputs_.count(v) || g_.input_defaults.count(v)) return nullptr;
-    auto it = g_.initializers.find(v);
-    return it == g_.initializers.end() ? nullptr : &it->second;
-  }
+  const Tensor* constant(const std::string& v) const { return fixed_initializer(g_, v); }
 
   ir::Graph& g_;
   std::map<std::string, size_t> producers_;
   std::map<std::string, std::vector<size_t>> consumers_;
-  std::set<std::string> outputs_, inputs_;
+  std::set<std::string> outputs_;
   std::set<size_t> drop_;
   std::map<size_t, ir::Node> place_;
 };
@@ -146,9 +141,7 @@ class Fuser {
 }  // namespace fuse_qkv_detail
 
 bool fuse_qkv(ir::Graph& g) {
-  for (const auto& n : g.nodes)  // outer-scope reads of subgraphs are not in consumers()
-    for (const auto& kv : n.attrs)
-      if (std::holds_alternative<ir::GraphPtr>(kv.second)) return false;
+  if (has_subgraphs(g)) return false;  // outer-scope reads of subgraphs are not in consumers()
   return fuse_qkv_detail::Fuser(g).run();
 }
 

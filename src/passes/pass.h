@@ -11,6 +11,13 @@
 
 namespace kiln::passes {
 
+// Nodes with subgraphs (If, Loop) read outer-scope values implicitly: those reads are not in Graph::consumers().
+bool has_subgraph(const ir::Node& n);
+bool has_subgraphs(const ir::Graph& g);
+// The initializer named v when it is a fixed constant (not a runtime input, nor one with a default a caller may
+// override); nullptr otherwise.
+const Tensor* fixed_initializer(const ir::Graph& g, const std::string& v);
+
 struct Pass {
   const char* name;
   bool (*run)(ir::Graph&);

@@ -1,8 +1,27 @@
+#include <algorithm>
+
 #include "ir/op_registry.h"
 #include "passes/pass.h"
 #include "util/log.h"
 
 namespace kiln::passes {
+
+bool has_subgraph(const ir::Node& n) {
+  for (const auto& kv : n.attrs)
+    if (std::holds_alternative<ir::GraphPtr>(kv.second)) return true;
+  return false;
+}
+
+bool has_subgraphs(const ir::Graph& g) {
+  return std::any_of(g.nodes.begin(), g.nodes.end(), [](const ir::Node& n) { return has_subgraph(n); });
+}
+
+const Tensor* fixed_initializer(const ir::Graph& g, const std::string& v) {
+  if (v.empty() || g.input_defaults.count(v) || std::find(g.inputs.begin(), g.inputs.end(), v) != g.inputs.end())
+    return nullptr;
+  auto it = g.initializers.find(v);
+  return it == g.initializers.end() ? nullptr : &it->second;
+}
 
 std::vector<Pass> cpu_pipeline(int optimization_level) {
   std::vector<Pass> p = {{"constant_folding", fold_constants}, {"dead_code_elimination", eliminate_dead_code}};
