@@ -175,14 +175,17 @@ void run_conv_transpose(const KernelContext& ctx, KernelArgs& args, bool use_dnn
   launch_shift(ctx, X.dtype, sp, Y.numel(), res, io.B ? io.B->data : nullptr, Y.data);
 }
 
-// NHWC buffers of the channels-last path: padded input, weights [M, k..., C / group], output (bytes, aligned).
+// NHWC buffers of the channels-last paths (bytes, aligned). Conv (transpose = false): the input zero-padded
+// [N, padded..., C], weights [M, k..., C / group], the result [N, out..., M]. ConvTranspose: the input as it is
+// [N, in..., C], weights [C, k..., M / group], the result [N, out..., M].
 struct NhwcBytes {
   size_t x = 0, w = 0, y = 0;
   size_t total() const { return x + w + y; }
 };
-NhwcBytes nhwc_bytes(const ConvGeometry& g, DType dt) {
-  int64_t x = g.N * g.C, w = g.M * (g.C / g.group), y = g.N * g.M;
-  for (int i = 0; i < g.nsp; ++i) x *= g.in[i] + g.pb[i] + g.pe[i], w *= g.k[i], y *= g.out[i];
+NhwcBytes nhwc_bytes(const ConvGeometry& g, DType dt, bool transpose) {
+  int64_t x = g.N * g.C, w = transpose ? g.C * (g.M / g.group) : g.M * (g.C / g.group), y = g.N * g.M;
+  for (int i = 0; i < g.nsp; ++i)
+    x *= transpose ? g.in[i] : g.in[i] + g.pb[i] + g.pe[i], w *= g.k[i], y *= g.out[i];
   const size_t es = dtype_size(dt);
   return {align_up(static_cast<size_t>(x) * es), align_up(static_cast<size_t>(w) * es),
           align_up(static_cast<size_t>(y) * es)};
@@ -209,7 +212,7 @@ void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args, const WantAlgo* w
   for (int i = 0; i < G.nsp; ++i) padded[i] = G.in[i] + G.pb[i] + G.pe[i], out_sp *= G.out[i];
   DnnProblem p;
   p.nhwc = true, p.dt = X.dtype, p.tf32 = ctx.allow_tf32;
-  const NhwcBytes nb = nhwc_bytes(G, X.dtype);
+  const NhwcBytes nb = nhwc_bytes(G, X.dtype, false);
   char* ws = static_cast<char*>(ctx.workspace);
   if (!ws || ctx.workspace_size < nb.total() || !set_dims(p, G, G.C, padded, G.M, G.out, G.M, G.C / G.group, zero))
     return nchw();
@@ -242,16 +245,6 @@ void run_conv_nhwc(const KernelContext& ctx, KernelArgs& args, const WantAlgo* w
 
 std::atomic<uint64_t> g_convt_nhwc_runs{0};
 
-// Buffers of the channels-last ConvTranspose: the input [N, in..., C], weights [C, k..., M / group], the result
-// [N, out..., M] (bytes, aligned).
-NhwcBytes convt_nhwc_bytes(const ConvGeometry& g, DType dt) {
-  int64_t x = g.N * g.C, w = g.C * (g.M / g.group), y = g.N * g.M;
-  for (int i = 0; i < g.nsp; ++i) x *= g.in[i], w *= g.k[i], y *= g.out[i];
-  const size_t es = dtype_size(dt);
-  return {align_up(static_cast<size_t>(x) * es), align_up(static_cast<size_t>(w) * es),
-          align_up(static_cast<size_t>(y) * es)};
-}
-
 // float16 / bfloat16 ConvTranspose through cuDNN's backward-data in channels-last layout: input and weights
 // transposed to NHWC in the workspace, the result transposed back with the bias. Where the output is not the direct
 // result (pads the full result must be cropped by, output_shape), cuDNN has no NHWC algorithm or the workspace is
@@ -274,7 +267,7 @@ void run_conv_transpose_nhwc(const KernelContext& ctx, KernelArgs& args, const W
   for (int i = 0; i < G.nsp; ++i) out_sp *= G.out[i];
   DnnProblem p;
   p.backward_data = true, p.nhwc = true, p.dt = X.dtype, p.tf32 = ctx.allow_tf32;
-  const NhwcBytes nb = convt_nhwc_bytes(G, X.dtype);
+  const NhwcBytes nb = nhwc_bytes(G, X.dtype, true);
   char* ws = static_cast<char*>(ctx.workspace);
   if (!ws || ctx.workspace_size < nb.total() ||
       !set_dims(p, G, G.M, G.out, G.C, G.in, G.C, G.M / G.group, G.pb))
@@ -338,7 +331,7 @@ size_t conv_nhwc_workspace(const ir::Node& n, const std::vector<ir::ValueType>& 
                            const std::vector<ir::ValueType>& out) {
   if (!static_pair(in)) return kDnnWorkspace;
   try {
-    return nhwc_bytes(conv_geometry(n, in[0].static_shape(), in[1].static_shape()), in[0].dtype).total() +
+    return nhwc_bytes(conv_geometry(n, in[0].static_shape(), in[1].static_shape()), in[0].dtype, false).total() +
            conv_workspace(n, in, out);
   } catch (const Error&) {
     return kDnnWorkspace;
@@ -348,7 +341,7 @@ size_t convt_nhwc_workspace(const ir::Node& n, const std::vector<ir::ValueType>&
                             const std::vector<ir::ValueType>& out) {
   if (!static_pair(in)) return kDnnWorkspace;
   try {
-    return convt_nhwc_bytes(conv_transpose_geometry(n, in[0].static_shape(), in[1].static_shape()), in[0].dtype)
+    return nhwc_bytes(conv_transpose_geometry(n, in[0].static_shape(), in[1].static_shape()), in[0].dtype, true)
                .total() +
            convt_workspace(n, in, out);
   } catch (const Error&) {
