@@ -2,6 +2,8 @@
 // inputs and compared with "ref" using the tolerance table (FP32 element-wise; FP16 / BF16 relative L2), over odd
 // sizes, batch broadcasting, groups, strides, dilations, pads and thread counts. Plus the thread pool itself.
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -158,6 +160,62 @@ TEST(CpuTactics, ConvDepthwiseDirectAndIm2col) {
       EXPECT_EQ(std::find(names.begin(), names.end(), "direct_dw"), names.end());
     }
   });
+}
+
+// The flat depthwise path (small maps, lanes over the whole output plane): stride 1 and 2, odd maps, 5x5 kernels,
+// asymmetric pads, channel multipliers, plane counts that leave partial groups, and a batch big enough for threads.
+TEST(CpuTactics, ConvDepthwiseFlatSmallMaps) {
+  for_thread_counts([](int) {
+    for (DType dt : {DType::Float32, DType::Float16}) {
+      SCOPED_TRACE(dtype_name(dt));
+      struct Case {
+        Shape x;
+        int64_t m, k, s;
+        std::vector<int64_t> pads;
+      };
+      const std::vector<Case> cases = {
+          {{3, 5, 8, 8}, 5, 3, 1, {1, 1, 1, 1}},   {{2, 7, 4, 4}, 7, 3, 1, {1, 1, 1, 1}},
+          {{2, 6, 6, 6}, 6, 3, 1, {1, 1, 1, 1}},   {{2, 6, 16, 16}, 6, 3, 2, {1, 1, 1, 1}},
+          {{1, 4, 7, 7}, 4, 3, 2, {1, 1, 1, 1}},   {{2, 4, 9, 9}, 4, 5, 2, {2, 2, 2, 2}},
+          {{2, 4, 10, 10}, 4, 5, 1, {2, 2, 2, 2}}, {{2, 5, 8, 8}, 5, 3, 2, {0, 0, 1, 1}},
+          {{2, 3, 8, 8}, 6, 3, 1, {1, 1, 1, 1}},   {{1, 3, 5, 5}, 3, 3, 2, {1, 0, 0, 1}},
+          {{8, 96, 16, 16}, 96, 3, 1, {1, 1, 1, 1}},
+      };
+      uint32_t seed = 1;
+      for (const Case& c : cases) {
+        SCOPED_TRACE(::testing::Message() << "x " << c.x[0] << "x" << c.x[1] << "x" << c.x[2] << "x" << c.x[3] << " k "
+                                          << c.k << " s " << c.s);
+        auto names = check_tactics("Conv", 11,
+                                   {rand_of(dt, c.x, seed), Const(rand_of(dt, {c.m, 1, c.k, c.k}, seed + 1)),
+                                    Const(rand_of(dt, {c.m}, seed + 2))},
+                                   conv_attrs({c.s, c.s}, c.pads, {1, 1}, c.x[1]), {"direct_dw", "im2col_blas"});
+        EXPECT_EQ(names.front(), "direct_dw");
+        seed += 3;
+      }
+    }
+  });
+}
+
+// Masked lanes read neighbouring planes in place (all but the first and last plane of the tensor): an Inf in one
+// plane must not reach its neighbours' outputs.
+TEST(CpuTactics, ConvDepthwiseFlatKeepsPlanesApart) {
+  Tensor x = rand_of(DType::Float32, {1, 5, 8, 8}, 1);
+  float* px = x.mutable_as<float>();
+  px[1 * 64 + 63] = std::numeric_limits<float>::infinity();   // plane 1, last element
+  px[3 * 64 + 0] = -std::numeric_limits<float>::infinity();   // plane 3, first element
+  Tensor w = rand_of(DType::Float32, {5, 1, 3, 3}, 2);
+  ir::Graph g = make_graph("Conv", 11, {x, Const(w)}, conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 5), 1);
+  ir::infer_types(g);
+  for (const Tactic& t : runtime::cpu::tactics_for(g, g.nodes[0])) {
+    if (t.name != "direct_dw") continue;
+    std::vector<Tensor> out(1);
+    t.run(g.nodes[0], {&x, &w}, out);
+    const float* y = out[0].as<float>();
+    for (int64_t plane : {0, 2, 4})
+      for (int64_t i = 0; i < 64; ++i) EXPECT_TRUE(std::isfinite(y[plane * 64 + i])) << "plane " << plane << ", output " << i;
+    return;
+  }
+  FAIL() << "no direct_dw candidate";
 }
 
 TEST(CpuTactics, ConvLowPrecision) {
