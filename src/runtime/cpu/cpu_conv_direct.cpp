@@ -80,19 +80,6 @@ KILN_CPU_CLONES void fill_plane(const float* src, float* d, const Padded& p, int
   }
 }
 
-// Fills the padded, phase-split copy of `planes` input planes [H, W].
-void fill_padded(const float* x, int64_t planes, const ops::Window3& w, const Padded& p, float* dst, int64_t threads) {
-  const int64_t H = w.in[1], W = w.in[2];
-  std::vector<int64_t> ranges(static_cast<size_t>(2 * p.sw));
-  for (int64_t ph = 0; ph < p.sw; ++ph)
-    valid_range(p.sw, ph - w.pb[2], W, 0, p.Wq, ranges[static_cast<size_t>(2 * ph)],
-                ranges[static_cast<size_t>(2 * ph + 1)]);
-  parallel_for_threads(planes, threads, [&](int64_t lo, int64_t hi) {
-    for (int64_t q = lo; q < hi; ++q)
-      fill_plane(x + q * H * W, dst + q * p.plane(), p, H, W, w.pb[1], w.pb[2], ranges.data());
-  });
-}
-
 std::vector<int64_t> kernel_column_offsets(const ops::Window3& w, const Padded& p) {
   std::vector<int64_t> off(static_cast<size_t>(w.k[2]));
   for (int64_t kw = 0; kw < w.k[2]; ++kw) {
@@ -184,7 +171,7 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
   const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
   F32Out yo(y);
   float* py = yo.data();
-  const int64_t planes_in = a.N * a.C, plane = g.OH * g.OW;
+  const int64_t plane = g.OH * g.OW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
     // Rows of at most 8 outputs take vectors of 8 floats (no idle lanes; on AVX-512 machines that split 512-bit
     // operations in two, as fast per float). Multiply-adds as computed (whole blocks of channels, whole vectors)
@@ -197,11 +184,6 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         threads_for_work(static_cast<double>(items) * row_work * kMB, min_macs_per_thread(), cpu_threads());
     const RowFn row = vw == 8 ? (kMB == 12 ? direct_row8x12 : direct_row8x8)
                               : (kMB == 12 ? direct_row16x12 : direct_row16x8);
-    Tensor xpad_t = uninit_tensor(DType::Float32, {planes_in * g.pad.plane() + kTail});
-    float* xpad = xpad_t.mutable_as<float>();
-    fill_padded(px, planes_in, a.win, g.pad, xpad,
-                threads_for_work(static_cast<double>(planes_in * g.pad.plane()), kMinCopyPerThread, threads));
-    std::fill(xpad + planes_in * g.pad.plane(), xpad + planes_in * g.pad.plane() + kTail, 0.0f);
     // Weights as [group][channel block][Cg][KH][KW][kMB], zero beyond the last channel; bias per block.
     std::vector<float> wpk(static_cast<size_t>(a.G * blocks * taps * kMB), 0.0f);
     std::vector<float> bpk(static_cast<size_t>(a.G * blocks * kMB), 0.0f);
@@ -211,16 +193,40 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         for (int64_t t = 0; t < taps; ++t) wpk[static_cast<size_t>((blk * taps + t) * kMB + j)] = pw[mo * taps + t];
         if (pb) bpk[static_cast<size_t>(blk * kMB + j)] = pb[mo];
       }
-    parallel_for_threads(items, threads, [&](int64_t lo, int64_t hi) {
+    // Items: (image, group, band of output rows). Each item pads only the input rows its band reads, into a
+    // per-thread buffer, and computes every channel block of the band from it: the copy is split over the threads
+    // with the multiply-adds, and each thread reads what it wrote itself (from its own cache). Bands: enough items
+    // for the threads (4 each), and few enough padded rows per band that the buffer stays near 128 KiB.
+    const int64_t halo = (g.KH - 1) * g.dh + 1 - g.sh;  // padded rows a band reads beyond sh per output row
+    const int64_t want = threads > 1 ? (4 * threads + a.N * a.G - 1) / (a.N * a.G) : 1;
+    const int64_t by_size = (a.Cg * (g.OH * g.sh + halo) * g.pad.row() * 4 + (128 << 10) - 1) / (128 << 10);
+    const int64_t bands = std::clamp<int64_t>(std::max(want, by_size), 1, g.OH);
+    const int64_t H = a.win.in[1], W = a.win.in[2], pbh = a.win.pb[1], pbw = a.win.pb[2];
+    std::vector<int64_t> ranges(static_cast<size_t>(2 * g.pad.sw));
+    for (int64_t ph = 0; ph < g.pad.sw; ++ph)
+      valid_range(g.pad.sw, ph - pbw, W, 0, g.pad.Wq, ranges[static_cast<size_t>(2 * ph)],
+                  ranges[static_cast<size_t>(2 * ph + 1)]);
+    parallel_for_threads(a.N * a.G * bands, threads, [&](int64_t lo, int64_t hi) {
+      thread_local std::vector<float> buf;
       for (int64_t it = lo; it < hi; ++it) {
-        const int64_t oh = it % g.OH, rest = it / g.OH, blk = rest % blocks, ng = rest / blocks;
-        const int64_t bn = ng / a.G, gr = ng % a.G;
-        const int64_t m0 = gr * a.Mg + blk * kMB;
-        const int mcount = static_cast<int>(std::min<int64_t>(kMB, a.Mg - blk * kMB));
-        const float* xp = xpad + (bn * a.C + gr * a.Cg) * g.pad.plane();
-        const int64_t kb = gr * blocks + blk;
-        row(xp, wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, g, oh, py + (bn * a.M + m0) * plane, plane,
-            mcount);
+        const int64_t band = it % bands, ng = it / bands, bn = ng / a.G, gr = ng % a.G;
+        const int64_t r0 = g.OH * band / bands, r1 = g.OH * (band + 1) / bands;
+        if (r1 <= r0) continue;
+        // The band's geometry: padded rows [r0 * sh, (r1 - 1) * sh + halo + sh) of each input channel.
+        DirectGeom gb = g;
+        gb.pad.Hp = (r1 - r0) * g.sh + halo;
+        const int64_t bplane = gb.pad.plane();
+        if (buf.size() < static_cast<size_t>(a.Cg * bplane + kTail)) buf.assign(static_cast<size_t>(a.Cg * bplane + kTail), 0.0f);
+        for (int64_t c = 0; c < a.Cg; ++c)
+          fill_plane(px + (bn * a.C + gr * a.Cg + c) * H * W, buf.data() + c * bplane, gb.pad, H, W,
+                     pbh - r0 * g.sh, pbw, ranges.data());
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+          const int64_t m0 = gr * a.Mg + blk * kMB, kb = gr * blocks + blk;
+          const int mcount = static_cast<int>(std::min<int64_t>(kMB, a.Mg - blk * kMB));
+          float* yb = py + (bn * a.M + m0) * plane + r0 * g.OW;
+          for (int64_t oh = 0; oh < r1 - r0; ++oh)
+            row(buf.data(), wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, gb, oh, yb, plane, mcount);
+        }
       }
     });
   }

@@ -207,7 +207,13 @@ InlineScope::~InlineScope() { t_inline = prev_; }
 
 uint64_t pool_loops_run() { return g_pool_loops.load(std::memory_order_relaxed); }
 
-double min_macs_per_thread() { return kMinMacsPerThread; }
+double min_macs_per_thread() {
+  static const double v = [] {
+    const char* e = std::getenv("KILN_MIN_MACS_PER_THREAD");
+    return e ? std::atof(e) : kMinMacsPerThread;
+  }();
+  return v;
+}
 
 int64_t threads_for_work(double work, double min_per_thread, int64_t threads) {
   if (threads <= 1 || !(work > 0) || !(min_per_thread > 0)) return 1;
