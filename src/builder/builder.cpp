@@ -189,6 +189,17 @@ Engine build_engine(const Model& model, const BuildConfig& config) {
     }
   }
 
+  // CPU: Conv + Add + Relu / Clip chains become kiln.FusedConv, whose tactics apply the epilogue while the output is in
+  // cache. KILN_FUSE_CONV_ACTIVATION=0 turns it off (docs/passes.md).
+  if (config.target == Target::Cpu && config.optimization_level >= 1 && !env_is("KILN_FUSE_CONV_ACTIVATION", "0")) {
+    report(0.55, "fuse_conv_activation");
+    stats.passes_run.push_back("fuse_conv_activation");
+    stats.passes_run.push_back("dead_code_elimination");
+    for (const auto& p : passes::run_pipeline(impl->graph, {{"fuse_conv_activation", passes::fuse_conv_activation},
+                                                            {"dead_code_elimination", passes::eliminate_dead_code}}))
+      stats.passes_changed.push_back(p);
+  }
+
   // Input and output dtypes as the optimized graph has them (autocast may lower them).
   for (auto& in : impl->inputs)
     if (const ir::ValueType* t = impl->graph.type_of(in.name)) in.dtype = t->dtype;

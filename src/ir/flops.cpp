@@ -132,6 +132,11 @@ Graph with_input_shapes(const Graph& g, const std::map<std::string, Shape>& shap
   return s;
 }
 
+bool is_gemm_like(const Node& n) {
+  if (n.domain.empty()) return is_gemm_like(n.op_type);
+  return n.domain == "kiln" && (n.op_type == "FusedMatMul" || n.op_type == "Conv" || n.op_type == "FusedConv");
+}
+
 bool is_gemm_like(const std::string& op) {
   return op == "Conv" || op == "ConvTranspose" || op == "MatMul" || op == "Gemm" || op == "Einsum" ||
          op == "Attention";
@@ -146,10 +151,13 @@ int64_t node_flops(const Graph& g, const Node& n) {
     return 2 * shape_numel(*y) * a->back();
   }
   if (n.domain == "kiln" && n.op_type == "ToNhwc") return 0;  // data movement, like Transpose / Pad
-  // kiln.Conv / kiln.Pool (channels-last, ops/nhwc.h) count as Conv / MaxPool: the same products of the same dims.
-  const bool kiln_nhwc = n.domain == "kiln" && (n.op_type == "Conv" || n.op_type == "Pool");
-  if ((n.domain != "" && !kiln_nhwc) || n.op_type == "If" || n.op_type == "Loop") return -1;  // branches: not counted
-  const std::string op = n.domain == "kiln" && n.op_type == "Pool" ? std::string("MaxPool") : n.op_type;
+  // kiln.Conv / kiln.Pool (channels-last, ops/nhwc.h) count as Conv / MaxPool: the same products of the same dims;
+  // kiln.FusedConv (ops/fused_ops.h) as Conv (its epilogue is not counted, as FusedMatMul's is not).
+  const bool kiln_conv = n.domain == "kiln" && (n.op_type == "Conv" || n.op_type == "Pool" || n.op_type == "FusedConv");
+  if ((n.domain != "" && !kiln_conv) || n.op_type == "If" || n.op_type == "Loop") return -1;  // branches: not counted
+  const std::string op = n.domain == "kiln" && n.op_type == "Pool"        ? std::string("MaxPool")
+                         : n.domain == "kiln" && n.op_type == "FusedConv" ? std::string("Conv")
+                                                                         : n.op_type;
   if (free_ops().count(op)) return 0;
   auto in = [&](size_t i) { return i < n.inputs.size() ? shape_of(g, n.inputs[i]) : std::nullopt; };
   auto out = n.outputs.empty() ? std::nullopt : shape_of(g, n.outputs[0]);

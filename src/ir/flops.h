@@ -10,6 +10,8 @@ namespace kiln::ir {
 
 // GEMM-shaped ops (their FLOPs are exact: 2 x multiply-adds): Conv, ConvTranspose, MatMul, Gemm, Einsum, Attention.
 bool is_gemm_like(const std::string& op_type);
+// The same for a node: ai.onnx ops by is_gemm_like(op_type), and kiln.FusedMatMul / kiln.Conv / kiln.FusedConv.
+bool is_gemm_like(const Node& n);
 
 // FLOPs of one node. GEMM-shaped ops: 2 x multiply-adds (bias and scaling not counted). Shape, data-movement
 // and Cast ops: 0. Pooling: one per window element per output. Everything else: one per element of its largest

@@ -159,6 +159,7 @@ void register_fused_ops() {
   ln.infer = add_ln_infer;
   ln.reference = add_ln_reference;
   ir::OpRegistry::instance().add(std::move(ln));
+  register_fused_conv();
 }
 
 }  // namespace kiln::ops::fused_ops

@@ -10,18 +10,35 @@
 // kiln.AddLayerNormalization(A, B, Scale, Bias?) -> (Y, Sum?)   (src/ops/fused_matmul.cpp)
 //   Sum = A + B (A and B of one shape), Y = LayerNormalization(Sum, Scale, Bias) with the LayerNorm's axis, epsilon
 //   and stash_type attributes. The optional second output is Sum itself (written when the sum is read elsewhere).
+//
+// kiln.FusedConv(X, W, B?, Z?) -> Y            (src/ops/fused_conv.cpp; made by fuse_conv_activation, CPU engines)
+//   Y = act(Conv(X, W, B) + Z): ONNX Conv with all its attributes, then Add of Z (optional; Z has Y's shape), then
+//   the activation. Attribute activation: "none" | "relu" | "clip" (Clip with the float attributes clip_min /
+//   clip_max, default -inf / +inf; NaN stays NaN as in Clip, while relu maps NaN to 0 as Relu does).
 #pragma once
+#include <limits>
 #include <string>
+
+#include "ir/graph.h"
 
 namespace kiln::ops::fused_ops {
 
 inline constexpr const char* kDomain = "kiln";
 inline constexpr const char* kFusedMatMul = "FusedMatMul";
 inline constexpr const char* kAddLayerNorm = "AddLayerNormalization";
+inline constexpr const char* kFusedConv = "FusedConv";
 
 // The activation names of kiln.FusedMatMul ("none", "relu", "gelu", "gelu_tanh").
 bool valid_activation(const std::string& a);
 
+// kiln.FusedConv's activation, read from its attributes (InvalidModel for an unknown one).
+struct ConvActivation {
+  enum Kind { None, Relu, Clip } kind = None;
+  float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+};
+ConvActivation conv_activation(const ir::Node& n);
+
 void register_fused_ops();  // called by ir::register_all_ops
+void register_fused_conv();  // called by register_fused_ops
 
 }  // namespace kiln::ops::fused_ops

@@ -51,6 +51,10 @@ bool fuse_qkv(ir::Graph& g);
 bool fuse_add_layernorm(ir::Graph& g);
 bool fuse_add_layernorm(ir::Graph& g, const std::vector<ValueShapes>& samples);
 
+// Conv [+ Add(Z)] [+ Relu | Clip(constant bounds)] -> kiln.FusedConv (fuse_conv_activation.cpp; CPU engines, after
+// autocast). Run DCE after it (a Clip's bound initializers become unused).
+bool fuse_conv_activation(ir::Graph& g);
+
 // Channels-last regions for float16 / bfloat16 2-D convolution chains: kiln.Conv / kiln.Pool and NHWC elementwise
 // ops and reductions between one entry and one exit transpose, conv + bias (+ residual Add) (+ Relu) folded into
 // kiln.Conv (layout_nhwc.cpp; CUDA engines, after autocast, before fuse_elementwise).

@@ -100,7 +100,7 @@ std::vector<NodeInfo> Engine::nodes() const {
       ni.profile_tactics.push_back(impl_->tactic_of(i, static_cast<int>(p)));
     if (!n.outputs.empty())
       if (const ir::ValueType* t = impl_->graph.type_of(n.outputs[0])) ni.dtype = dtype_name(t->dtype);
-    ni.gemm_like = (n.domain.empty() && ir::is_gemm_like(n.op_type)) || (n.domain == "kiln" && n.op_type == "FusedMatMul");
+    ni.gemm_like = ir::is_gemm_like(n);
     if (have_shapes) ni.flops = ir::node_flops(sized, sized.nodes[i]);
     v.push_back(std::move(ni));
   }

@@ -28,9 +28,12 @@ inline const char* precision_of(DType dt) {
 
 // Runs every candidate tactic of the one-node graph and compares it with "ref"; `want` must all be candidates.
 // Returns the candidate names (heuristic first).
-inline std::vector<std::string> check_tactics(const std::string& op, int64_t opset, const std::vector<In>& inputs,
-                                       const Attrs& attrs, const std::vector<std::string>& want) {
+// check_tactics_in names the op's domain ("kiln" for kiln's private ops).
+inline std::vector<std::string> check_tactics_in(const std::string& domain, const std::string& op, int64_t opset,
+                                                 const std::vector<In>& inputs, const Attrs& attrs,
+                                                 const std::vector<std::string>& want) {
   ir::Graph g = make_graph(op, opset, inputs, attrs, 1);
+  g.nodes[0].domain = domain;
   ir::infer_types(g);
   const ir::Node& n = g.nodes[0];
   std::vector<Tactic> cands = runtime::cpu::tactics_for(g, n);
@@ -56,6 +59,11 @@ inline std::vector<std::string> check_tactics(const std::string& op, int64_t ops
                           << ", rel L2 " << c.rel_l2 << ")";
   }
   return names;
+}
+
+inline std::vector<std::string> check_tactics(const std::string& op, int64_t opset, const std::vector<In>& inputs,
+                                              const Attrs& attrs, const std::vector<std::string>& want) {
+  return check_tactics_in("", op, opset, inputs, attrs, want);
 }
 
 // Runs `f` at several thread counts (1, 2, 3), restoring the default afterwards.

@@ -1,6 +1,9 @@
 // Helpers for the elementwise-fusion tests (test_fuse_elementwise*.cpp, test_cuda_fused_elementwise.cpp): a small
-// graph builder, random elementwise trees over inputs of several broadcast shapes, and bit-exact tensor equality.
+// graph builder, random elementwise trees over inputs of several broadcast shapes, bit-exact tensor equality, and a
+// pass check against the unfused graph (run_and_check).
 #pragma once
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <map>
 #include <random>
@@ -171,4 +174,23 @@ struct RandomGraph {
   }
 };
 
+// Runs `pass` on a copy of g and checks the result against g on `feeds` (bit-exact); returns the fused graph.
+template <class Pass>
+inline ir::Graph run_and_check(const ir::Graph& g, const TensorMap& feeds, Pass pass, bool expect_change) {
+  ir::Graph f = g;
+  EXPECT_EQ(pass(f), expect_change);
+  passes::eliminate_dead_code(f);
+  ir::infer_types(f);
+  const TensorMap want = runtime::cpu::run_graph_reference(g, feeds);
+  const TensorMap got = runtime::cpu::run_graph_reference(f, feeds);
+  for (const auto& o : g.outputs) {
+    EXPECT_TRUE(got.count(o)) << o;
+    if (got.count(o)) {
+      EXPECT_TRUE(bit_equal(got.at(o), want.at(o))) << "output " << o << " differs after fusion";
+    }
+    const ir::ValueType* t = f.type_of(o);
+    EXPECT_TRUE(t && t->is_static() && t->static_shape() == want.at(o).shape() && t->dtype == want.at(o).dtype()) << o;
+  }
+  return f;
+}
 }  // namespace kiln::test_fuse

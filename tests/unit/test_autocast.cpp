@@ -106,7 +106,7 @@ TEST(Autocast, RealModelsMatchOnnxRuntimeAndRunInTheLowType) {
       for (const auto& o : e.outputs()) EXPECT_EQ(o.dtype, DType::Float32) << o.name;
       int gemm = 0;
       for (const auto& n : e.nodes()) {
-        if (n.op == "Conv" || n.op == "Gemm") {
+        if (n.op == "Conv" || n.op == "FusedConv" || n.op == "Gemm") {
           EXPECT_EQ(n.dtype, low_name(p)) << n.name;
           ++gemm;
         }

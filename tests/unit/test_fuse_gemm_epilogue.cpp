@@ -21,25 +21,6 @@ namespace {
 
 namespace fo = ops::fused_ops;
 
-// Runs `pass` on a copy of g and checks the result against g on `feeds` (bit-exact); returns the fused graph.
-template <class Pass>
-ir::Graph run_and_check(const ir::Graph& g, const TensorMap& feeds, Pass pass, bool expect_change) {
-  ir::Graph f = g;
-  EXPECT_EQ(pass(f), expect_change);
-  passes::eliminate_dead_code(f);
-  ir::infer_types(f);
-  const TensorMap want = runtime::cpu::run_graph_reference(g, feeds);
-  const TensorMap got = runtime::cpu::run_graph_reference(f, feeds);
-  for (const auto& o : g.outputs) {
-    EXPECT_TRUE(got.count(o)) << o;
-    if (got.count(o)) {
-      EXPECT_TRUE(bit_equal(got.at(o), want.at(o))) << "output " << o << " differs after fusion";
-    }
-    const ir::ValueType* t = f.type_of(o);
-    EXPECT_TRUE(t && t->is_static() && t->static_shape() == want.at(o).shape() && t->dtype == want.at(o).dtype()) << o;
-  }
-  return f;
-}
 ir::Graph gemm_fuse(const ir::Graph& g, const TensorMap& feeds, bool expect_change = true) {
   return run_and_check(g, feeds, [](ir::Graph& x) { return passes::fuse_gemm_epilogue(x); }, expect_change);
 }

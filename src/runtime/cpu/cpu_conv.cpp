@@ -198,9 +198,10 @@ Im2colSplit im2col_split(int64_t N, int64_t G, int64_t Mg, int64_t R, int64_t P,
 }
 
 void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  ops::check_arity(n, 2, 3);
+  ops::check_arity(n, 2, n.domain.empty() ? 3 : 4);
   ConvArgs a;
-  if (!conv_args(n, in, a)) return run_reference(n, in, out);
+  ConvEpilogue ep;
+  if (!conv_args(n, in, a) || !conv_epilogue(n, in, a.y_shape, ep)) return run_reference(n, in, out);
   Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
   std::vector<float> sx, sw, sb;
   const float* px = f32_data(*a.x, sx);
@@ -255,19 +256,65 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
       }
       float* C = py + (bn * a.M + g * a.Mg + m0) * P + p0;
       gemm_f32(false, false, mc, pt, R, 1.0f, pw + (g * a.Mg + m0) * R, R, B, ldb, 0.0f, C, P, false);
-      if (pb)
-        for (int64_t m = 0; m < mc; ++m) {
-          const float bv = pb[g * a.Mg + m0 + m];
-          for (int64_t j = 0; j < pt; ++j) C[m * P + j] += bv;
-        }
+      if (pb || ep.active())
+        apply_epilogue(C, ep.z ? ep.z + (C - py) : nullptr, pb ? pb + g * a.Mg + m0 : nullptr, mc, pt, P, ep.act);
     }
   });
   yo.commit();
   out[0] = y;
 }
 
-bool supports_conv(const ir::Node&, const std::vector<const ir::ValueType*>& in) {
-  if (!all_f32_like(in, 2)) return false;
+bool conv_epilogue(const ir::Node& n, const std::vector<const Tensor*>& in, const Shape& y, ConvEpilogue& e) {
+  if (n.domain.empty()) return true;
+  e.act = ops::fused_ops::conv_activation(n);
+  if (in.size() > 3 && in[3]) {
+    if (in[3]->shape() != y || !is_f32_like(in[3]->dtype())) return false;
+    e.z = f32_data(*in[3], e.zbuf);
+  }
+  return true;
+}
+
+template <int Kind, bool HasZ>
+KILN_CPU_INLINE void epilogue_rows(float* y, const float* z, const float* bias, int64_t rows, int64_t cols,
+                                   int64_t ld, float lo, float hi) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* yr = y + r * ld;
+    const float* zr = HasZ ? z + r * ld : nullptr;
+    const float b = bias ? bias[r] : 0.0f;
+    for (int64_t j = 0; j < cols; ++j) {
+      float v = yr[j] + b;
+      if constexpr (HasZ) v += zr[j];
+      if constexpr (Kind == 1) v = v > 0.0f ? v : 0.0f;
+      if constexpr (Kind == 2) {
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+      }
+      yr[j] = v;
+    }
+  }
+}
+
+template <bool HasZ>
+KILN_CPU_INLINE void epilogue_kind(float* y, const float* z, const float* bias, int64_t rows, int64_t cols,
+                                   int64_t ld, const ops::fused_ops::ConvActivation& act) {
+  using A = ops::fused_ops::ConvActivation;
+  switch (act.kind) {
+    case A::None: epilogue_rows<0, HasZ>(y, z, bias, rows, cols, ld, act.lo, act.hi); break;
+    case A::Relu: epilogue_rows<1, HasZ>(y, z, bias, rows, cols, ld, act.lo, act.hi); break;
+    case A::Clip: epilogue_rows<2, HasZ>(y, z, bias, rows, cols, ld, act.lo, act.hi); break;
+  }
+}
+
+KILN_CPU_CLONES void apply_epilogue(float* y, const float* z, const float* bias, int64_t rows, int64_t cols,
+                                    int64_t ld, const ops::fused_ops::ConvActivation& act) {
+  if (z)
+    epilogue_kind<true>(y, z, bias, rows, cols, ld, act);
+  else
+    epilogue_kind<false>(y, z, bias, rows, cols, ld, act);
+}
+
+bool supports_conv(const ir::Node& n, const std::vector<const ir::ValueType*>& in) {
+  if (!all_f32_like(in, 2) || (!n.domain.empty() && n.op_type != ops::fused_ops::kFusedConv)) return false;
   const ir::ValueType* x = in[0];
   return !x->has_rank || (x->dims.size() >= 3 && x->dims.size() <= 5);
 }
@@ -279,6 +326,11 @@ void register_conv_tactics() {
   register_cpu_tactic("", "Conv", {"direct_dw", cpu_conv::conv_direct_dw, cpu_conv::supports_dw});
   register_cpu_tactic("", "Conv", {"im2col_blas", cpu_conv::conv_im2col_blas, cpu_conv::supports_conv});
   register_cpu_tactic("", "Conv", {"direct", cpu_conv::conv_direct, cpu_conv::supports_direct});
+  // kiln.FusedConv: the same tactics, with the epilogue applied to each output tile while it is in cache.
+  const std::string fc = ops::fused_ops::kFusedConv;
+  register_cpu_tactic(ops::fused_ops::kDomain, fc, {"direct_dw", cpu_conv::conv_direct_dw, cpu_conv::supports_dw});
+  register_cpu_tactic(ops::fused_ops::kDomain, fc, {"im2col_blas", cpu_conv::conv_im2col_blas, cpu_conv::supports_conv});
+  register_cpu_tactic(ops::fused_ops::kDomain, fc, {"direct", cpu_conv::conv_direct, cpu_conv::supports_direct});
 }
 
 }  // namespace kiln::runtime::cpu

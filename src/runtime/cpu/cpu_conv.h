@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "ops/fused_ops.h"
 #include "ops/spatial.h"
 #include "runtime/cpu/cpu_tactics.h"
 
@@ -34,6 +35,22 @@ Im2colSplit im2col_split(int64_t N, int64_t G, int64_t Mg, int64_t R, int64_t P,
 
 // Float convolutions with input rank 3..5.
 bool supports_conv(const ir::Node& n, const std::vector<const ir::ValueType*>& in);
+
+// The epilogue of a kiln.FusedConv (ops/fused_ops.h): Z (input 3 as float32, laid out like the output; nullptr
+// when absent) and the activation. An ai.onnx Conv has none.
+struct ConvEpilogue {
+  const float* z = nullptr;
+  ops::fused_ops::ConvActivation act;
+  std::vector<float> zbuf;  // Z converted to float32 when it is float16 / bfloat16
+  bool active() const { return z || act.kind != ops::fused_ops::ConvActivation::None; }
+};
+// Reads node n's epilogue for output shape y; false when Z does not have that shape (the reference kernel then runs
+// and reports it).
+bool conv_epilogue(const ir::Node& n, const std::vector<const Tensor*>& in, const Shape& y, ConvEpilogue& e);
+// y[r * ld + j] = act(y[r * ld + j] + bias[r] + z[r * ld + j]) for r < rows, j < cols; bias and z may be nullptr (z
+// points at the element matching y[0]). Relu maps NaN to 0 (as Relu); clip keeps NaN (as Clip).
+void apply_epilogue(float* y, const float* z, const float* bias, int64_t rows, int64_t cols, int64_t ld,
+                    const ops::fused_ops::ConvActivation& act);
 
 // "direct" and "direct_dw" (depthwise): 1-D and 2-D convolutions (cpu_conv_direct.cpp).
 void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out);

@@ -13,7 +13,6 @@
 // The builder times them against "im2col_blas".
 #include <algorithm>
 #include <cstring>
-#include <limits>
 
 #include "runtime/cpu/cpu_conv.h"
 #include "runtime/cpu/cpu_math.h"
@@ -160,10 +159,12 @@ bool direct_geometry(const ConvArgs& a, DirectGeom& g) {
 }
 
 void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  ops::check_arity(n, 2, 3);
+  ops::check_arity(n, 2, n.domain.empty() ? 3 : 4);
   ConvArgs a;
   DirectGeom g;
-  if (!conv_args(n, in, a) || !direct_geometry(a, g)) return run_reference(n, in, out);
+  ConvEpilogue ep;
+  if (!conv_args(n, in, a) || !direct_geometry(a, g) || !conv_epilogue(n, in, a.y_shape, ep))
+    return run_reference(n, in, out);
   Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
   std::vector<float> sx, sw, sb;
   const float* px = f32_data(*a.x, sx);
@@ -226,6 +227,8 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
           float* yb = py + (bn * a.M + m0) * plane + r0 * g.OW;
           for (int64_t oh = 0; oh < r1 - r0; ++oh)
             row(buf.data(), wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, gb, oh, yb, plane, mcount);
+          if (ep.active())
+            apply_epilogue(yb, ep.z ? ep.z + (yb - py) : nullptr, nullptr, mcount, (r1 - r0) * g.OW, plane, ep.act);
         }
       }
     });
@@ -384,10 +387,10 @@ KILN_CPU_CLONES void flat_fill(const float* x, const FlatGeom& f, float* d) {
     }
 }
 
-// NP planes x NV vectors from vector v0 on, accumulated over the taps; then clamped to [lo, hi] and stored.
+// NP planes x NV vectors from vector v0 on, accumulated over the taps, then stored.
 template <int NP, int NV>
 KILN_CPU_INLINE void flat_block(const float* const* src, const float* const* wt, const float* bias, const FlatGeom& f,
-                                int64_t v0, float* const* y, float lo, float hi) {
+                                int64_t v0, float* const* y) {
   KilnV16f acc[NP][NV];
   for (int p = 0; p < NP; ++p)
     for (int v = 0; v < NV; ++v) acc[p][v] = KilnV16f{} + bias[p];
@@ -405,23 +408,19 @@ KILN_CPU_INLINE void flat_block(const float* const* src, const float* const* wt,
       }
     }
   }
-  const KilnV16f lov = KilnV16f{} + lo, hiv = KilnV16f{} + hi;
   for (int p = 0; p < NP; ++p)
     for (int v = 0; v < NV; ++v) {
-      KilnV16f r = acc[p][v];
-      r = r < lov ? lov : r;
-      r = r > hiv ? hiv : r;
       const int64_t i = (v0 + v) * kVW;
-      store_head(y[p] + i, r, f.plane - i);
+      store_head(y[p] + i, acc[p][v], f.plane - i);
     }
 }
 
 template <int NP, int NV>
 KILN_CPU_INLINE void flat_planes_np(const float* const* src, const float* const* wt, const float* bias,
-                                    const FlatGeom& f, float* const* y, float lo, float hi) {
+                                    const FlatGeom& f, float* const* y) {
   int64_t v = 0;
-  for (; v + NV <= f.nvec; v += NV) flat_block<NP, NV>(src, wt, bias, f, v, y, lo, hi);
-  for (; v < f.nvec; ++v) flat_block<NP, 1>(src, wt, bias, f, v, y, lo, hi);
+  for (; v + NV <= f.nvec; v += NV) flat_block<NP, NV>(src, wt, bias, f, v, y);
+  for (; v < f.nvec; ++v) flat_block<NP, 1>(src, wt, bias, f, v, y);
 }
 
 // Output planes [q0, q1) of a depthwise conv (plane q = image q / M, channel q % M). `scratch` holds kFlatGroup
@@ -432,7 +431,6 @@ struct FlatConv {
   const float* w;
   const float* b;
   int64_t M, Mg, C, N;
-  float lo, hi;
   float* y;
 };
 
@@ -461,19 +459,21 @@ KILN_CPU_CLONES void flat_planes(const FlatConv& c, const FlatGeom& f, int64_t q
       bias[p] = c.b ? c.b[m] : 0.0f;
       y[p] = c.y + qq * f.plane;
     }
-    if (cnt == 4) flat_planes_np<4, 1>(src, wt, bias, f, y, c.lo, c.hi);
-    else if (cnt == 2) flat_planes_np<2, 2>(src, wt, bias, f, y, c.lo, c.hi);
+    if (cnt == 4) flat_planes_np<4, 1>(src, wt, bias, f, y);
+    else if (cnt == 2) flat_planes_np<2, 2>(src, wt, bias, f, y);
     else
-      for (int p = 0; p < cnt; ++p) flat_planes_np<1, 4>(src + p, wt + p, bias + p, f, y + p, c.lo, c.hi);
+      for (int p = 0; p < cnt; ++p) flat_planes_np<1, 4>(src + p, wt + p, bias + p, f, y + p);
     q += cnt;
   }
 }
 
 void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  ops::check_arity(n, 2, 3);
+  ops::check_arity(n, 2, n.domain.empty() ? 3 : 4);
   ConvArgs a;
   DirectGeom g;
-  if (!conv_args(n, in, a) || a.Cg != 1 || !direct_geometry(a, g)) return run_reference(n, in, out);
+  ConvEpilogue ep;
+  if (!conv_args(n, in, a) || a.Cg != 1 || !direct_geometry(a, g) || !conv_epilogue(n, in, a.y_shape, ep))
+    return run_reference(n, in, out);
   Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
   std::vector<float> sx, sw, sb;
   const float* px = f32_data(*a.x, sx);
@@ -487,11 +487,12 @@ void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std
     // A flat multiply-add (a load, a mask, a multiply-add per 16) costs about two dense ones.
     const int64_t threads = threads_for_work(2.0 * static_cast<double>(a.N * a.M) * f.taps * f.nvec * kVW,
                                              min_macs_per_thread(), cpu_threads());
-    const float inf = std::numeric_limits<float>::infinity();
-    const FlatConv c{px, pw, pb, a.M, a.Mg, a.C, a.N, -inf, inf, py};
+    const FlatConv c{px, pw, pb, a.M, a.Mg, a.C, a.N, py};
     parallel_for_threads(a.N * a.M, threads, [&](int64_t lo, int64_t hi) {
       std::vector<float> scratch(static_cast<size_t>(kFlatGroup * f.buf()), 0.0f);
       flat_planes(c, f, lo, hi, scratch.data());
+      if (ep.active())
+        apply_epilogue(py + lo * plane, ep.z ? ep.z + lo * plane : nullptr, nullptr, hi - lo, plane, plane, ep.act);
     });
   } else if (plane > 0 && a.N > 0 && a.M > 0) {
     // Per output plane: its input plane padded into a small per-thread buffer (it stays in cache while the rows
@@ -513,6 +514,8 @@ void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std
         const int64_t bn = nm / a.M, m = nm % a.M, gr = m / a.Mg;
         fill_plane(px + (bn * a.C + gr) * H * W, buf.data(), g.pad, H, W, w.pb[1], w.pb[2], ranges.data());
         dw_rows(buf.data(), pw + m * ksp, pb ? pb[m] : 0.0f, g, 0, g.OH, py + nm * plane);
+        if (ep.active())
+          apply_epilogue(py + nm * plane, ep.z ? ep.z + nm * plane : nullptr, nullptr, 1, plane, plane, ep.act);
       }
     });
   }
