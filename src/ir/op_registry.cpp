@@ -74,7 +74,11 @@ bool OpRegistry::known_op(const std::string& domain, const std::string& op_type)
 std::vector<const OpDef*> OpRegistry::all() const {
   std::vector<const OpDef*> v;
   for (const auto& d : defs_) v.push_back(&d);
-  std::sort(v.begin(), v.end(), [](const OpDef* a, const OpDef* b) { return a->op_type < b->op_type; });
+  // By op type, then domain (ai.onnx first): a total order, so listings (docs/operators.md) do not depend on the
+  // order of registration.
+  std::sort(v.begin(), v.end(), [](const OpDef* a, const OpDef* b) {
+    return a->op_type != b->op_type ? a->op_type < b->op_type : a->domain < b->domain;
+  });
   return v;
 }
 
