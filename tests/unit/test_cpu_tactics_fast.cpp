@@ -116,6 +116,21 @@ TEST(CpuTacticsFast, PoolingPadsStridesDilationsCeil) {
       check_tactics(op, 11, {rand_f32({1, 2, 6, 37}, 5)}, pool_attrs({2, 4}, {1, 3}, {1, 0, 0, 2}), {"fast"});
       check_tactics(op, 11, {rand_f32({1, 2, 5, 6, 7}, 3)}, pool_attrs({2, 3, 2}, {1, 2, 2}, {0, 1, 1, 1, 0, 1}),
                     {"fast"});
+      // Stride 2 across the columns: the register path (taps 2 o - 1 .. 2 o + 2) over widths with one block, several
+      // blocks and a tail, odd widths, ceil mode; and the memory path (pad 2, dilation).
+      for (int64_t wd : {8, 33, 64, 70}) {
+        SCOPED_TRACE(wd);
+        Tensor xw = rand_f32({1, 3, 6, wd}, 6);
+        check_tactics(op, 11, {xw}, pool_attrs({3, 3}, {2, 2}, {1, 1, 1, 1}), {"fast"});
+        check_tactics(op, 11, {xw}, pool_attrs({2, 2}, {2, 2}, {0, 0, 0, 0}), {"fast"});
+        check_tactics(op, 11, {xw}, pool_attrs({3, 3}, {2, 2}, {0, 0, 0, 0}), {"fast"});
+        check_tactics(op, 11, {xw}, pool_attrs({1, 4}, {1, 2}, {0, 1, 0, 2}), {"fast"});
+        check_tactics(op, 11, {xw}, pool_attrs({1, 1}, {1, 2}, {0, 0, 0, 0}), {"fast"});
+        Attrs c2 = pool_attrs({3, 3}, {2, 2}, {1, 0, 1, 0});
+        c2["ceil_mode"] = int64_t(1);
+        check_tactics(op, 11, {xw}, c2, {"fast"});
+        check_tactics(op, 11, {xw}, pool_attrs({1, 5}, {1, 2}, {0, 2, 0, 2}), {"fast"});
+      }
     }
     Attrs dil = pool_attrs({3, 2}, {1, 2}, {2, 1, 2, 0});
     dil["dilations"] = std::vector<int64_t>{2, 3};

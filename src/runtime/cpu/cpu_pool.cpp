@@ -69,13 +69,18 @@ KILN_CPU_CLONES bool has_nan(const float* x, int64_t n) {
 }
 
 // Separable max (is_max) or sum over one plane: per output row, the vertical combination of its window's valid
-// input rows over the whole width first (contiguous, vectorized; into `vrow`, W floats), then the horizontal result
+// input rows over the whole width first (contiguous, vectorized; into `vrow`, 2 W + 96 floats: the row, then for
+// stride 2 its even and odd columns), then the horizontal result
 // for every output column from that one row (strided by the stride: on output rows only, not on every input row).
 // Max assumes a NaN-free plane; windows without a valid tap give -inf (max) or 0 (sum).
 KILN_CPU_CLONES void pool_plane_2d(const float* xp, float* yp, const Window3& w, float* vrow, bool is_max) {
   const int64_t H = w.in[1], W = w.in[2], OH = w.out[1], OW = w.out[2];
   const float init = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
   const KilnV16f vinit = KilnV16f{} + init;
+  // The register path for stride 2 with taps 2 o - 1 .. 2 o + 2 (kernel <= 3 with pad <= 1, or kernel 4 with pad 1;
+  // no dilation): it reads the row up to Wr (past W: init), within vrow's 2 W + 96 floats.
+  const bool fast2 = w.s[2] == 2 && w.d[2] == 1 && w.pb[2] <= 1 && w.k[2] - w.pb[2] <= 3;
+  const int64_t Wr = 2 * ((OW + 15) / 16 * 16) + 33;
   for (int64_t oh = 0; oh < OH; ++oh) {
     // 16 columns at a time in a register over the window's rows, stored once.
     int64_t i = 0;
@@ -103,15 +108,80 @@ KILN_CPU_CLONES void pool_plane_2d(const float* xp, float* yp, const Window3& w,
       vrow[i] = m;
     }
     float* yr = yp + oh * OW;
+    if (fast2) {
+      // Stride 2, taps at columns 2 o - 1 .. 2 o + 2: the row past W is `init` (what a padded tap contributes), the
+      // even and odd columns of 32 at a time go to registers, and the taps are those or their neighbours shifted by
+      // one lane: no round trip through memory between the passes.
+      for (int64_t k = W; k < Wr; ++k) vrow[k] = init;
+      KilnV16f prev_odd = vinit;
+      for (int64_t j = 0; j < OW; j += 16) {
+        KilnV16f a, b;
+        std::memcpy(&a, vrow + 2 * j, sizeof a);
+        std::memcpy(&b, vrow + 2 * j + 16, sizeof b);
+        const KilnV16f ev = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const KilnV16f od = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        KilnV16f m = vinit;
+        for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
+          const int64_t base = k2 - w.pb[2];
+          KilnV16f t;
+          if (base == -1) {
+            t = __builtin_shufflevector(prev_odd, od, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
+          } else if (base == 0) {
+            t = ev;
+          } else if (base == 1) {
+            t = od;
+          } else {
+            const KilnV16f nx = KilnV16f{} + vrow[2 * j + 32];
+            t = __builtin_shufflevector(ev, nx, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+          }
+          if (is_max)
+            m = m > t ? m : t;
+          else
+            m += t;
+        }
+        prev_odd = od;
+        const int64_t n = OW - j;
+        if (n >= 16)
+          std::memcpy(yr + j, &m, sizeof m);
+        else
+          for (int64_t q = 0; q < n; ++q) yr[q + j] = m[q];
+      }
+      continue;
+    }
     for (int64_t o = 0; o < OW; ++o) yr[o] = init;
+    // Stride 2: the row split into even and odd columns first, so every tap reads consecutive floats.
+    const bool split = w.s[2] == 2;
+    float* half[2] = {vrow + W, vrow + W + (W + 1) / 2};
+    if (split) {
+      int64_t j = 0;
+      for (; 2 * j + 32 <= W; j += 16) {
+        KilnV16f a, b;
+        std::memcpy(&a, vrow + 2 * j, sizeof a);
+        std::memcpy(&b, vrow + 2 * j + 16, sizeof b);
+        const KilnV16f e = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const KilnV16f o = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        std::memcpy(half[0] + j, &e, sizeof e);
+        std::memcpy(half[1] + j, &o, sizeof o);
+      }
+      for (int64_t k = 2 * j; k < W; ++k) half[k & 1][k >> 1] = vrow[k];
+    }
     for (int64_t k2 = 0; k2 < w.k[2]; ++k2) {
       const int64_t base = k2 * w.d[2] - w.pb[2], s = w.s[2];
       int64_t vlo, vhi;
       valid_range(s, base, W, 0, OW, vlo, vhi);
-      if (is_max)
+      if (split) {
+        // Column o * 2 + base is column o + floor(base / 2) of the half of its parity.
+        const int64_t par = base & 1, shift = (base - par) / 2;
+        const float* src = half[par] + shift;
+        if (is_max)
+          for (int64_t o = vlo; o < vhi; ++o) yr[o] = yr[o] > src[o] ? yr[o] : src[o];
+        else
+          for (int64_t o = vlo; o < vhi; ++o) yr[o] += src[o];
+      } else if (is_max) {
         for (int64_t o = vlo; o < vhi; ++o) yr[o] = std::max(yr[o], vrow[o * s + base]);
-      else
+      } else {
         for (int64_t o = vlo; o < vhi; ++o) yr[o] += vrow[o * s + base];
+      }
     }
   }
 }
@@ -129,7 +199,7 @@ void maxpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::
   const bool sep = separable(w);
   parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
     std::vector<uint8_t> seen(static_cast<size_t>(P));
-    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[2]) : 0);
+    std::vector<float> hrow(sep ? static_cast<size_t>(2 * w.in[2] + 96) : 0);  // the row, then its two halves
     for (int64_t p = lo; p < hi; ++p) {
       const float* xp = px + p * in_sp;
       float* yp = py + p * P;
@@ -193,7 +263,7 @@ void avgpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::
   float* py = y.mutable_as<float>();
   const bool sep = separable(w);
   parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
-    std::vector<float> hrow(sep ? static_cast<size_t>(w.in[2]) : 0);
+    std::vector<float> hrow(sep ? static_cast<size_t>(2 * w.in[2] + 96) : 0);  // the row, then its two halves
     for (int64_t p = lo; p < hi; ++p) {
       const float* xp = px + p * in_sp;
       float* yp = py + p * P;
