@@ -12,8 +12,8 @@ at --full-batches (default 1). Axis 0 of every input is the batch; other dimensi
 For each (model, batch, threads): kiln builds a plan once (`kiln build`, KILN_CPU_THREADS = threads, so tactics
 are timed with the thread count they will run with; the build time is reported), then `rounds` times, alternately,
 `kiln bench PLAN --threads T --json` and an ONNX Runtime session (intra_op_num_threads = T, inter_op = 1, all graph
-optimizations) each time the same warm-up and iteration count; the table gives the median over the rounds of each
-round's p50. Alternating rounds spread a changing load on a shared machine over both. Random inputs: floats in
+optimizations) each time the same warm-up (default 20 runs) and iteration count; the table gives the median over
+the rounds of each round's p50. Alternating rounds spread a changing load on a shared machine over both. Random inputs: floats in
 [-1, 1), integers in [0, 2) (token ids and attention masks), for both.
 """
 import argparse
@@ -111,7 +111,10 @@ def main():
     ap.add_argument("--torch-python", help="Python with torch/torchvision/transformers: export ResNet-50, BERT-base")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=5)
+    # 20: a kiln round is a fresh process whose first runs are slow (thread start-up and placement, first-touch
+    # buffers: at 5, ResNet-18 b8 at 2 threads measured 1.2-2.0 ms against 0.95 ms warm), while the ORT session
+    # lives across rounds; each side gets the same warm-up runs per round.
+    ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results",
                                                   f"cpu-vs-ort-{time.strftime('%Y-%m-%d')}.md"))
     ap.add_argument("--no-write", action="store_true")
