@@ -197,7 +197,9 @@ void maxpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::
   const float* px = x.as<float>();
   float* py = y.mutable_as<float>();
   const bool sep = separable(w);
-  parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
+  // Chunks of ~16 K elements of the input or the output, whichever is larger (a pool reads its input once).
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, std::max(P, in_sp)));
+  parallel_for(planes, grain, [&](int64_t lo, int64_t hi) {
     std::vector<uint8_t> seen(static_cast<size_t>(P));
     std::vector<float> hrow(sep ? static_cast<size_t>(2 * w.in[2] + 96) : 0);  // the row, then its two halves
     for (int64_t p = lo; p < hi; ++p) {
@@ -262,7 +264,9 @@ void avgpool_fast(const ir::Node& n, const std::vector<const Tensor*>& in, std::
   const float* px = x.as<float>();
   float* py = y.mutable_as<float>();
   const bool sep = separable(w);
-  parallel_for(planes, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, P)), [&](int64_t lo, int64_t hi) {
+  // Chunks of ~16 K elements of the input or the output, whichever is larger (a pool reads its input once).
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, std::max(P, in_sp)));
+  parallel_for(planes, grain, [&](int64_t lo, int64_t hi) {
     std::vector<float> hrow(sep ? static_cast<size_t>(2 * w.in[2] + 96) : 0);  // the row, then its two halves
     for (int64_t p = lo; p < hi; ++p) {
       const float* xp = px + p * in_sp;
