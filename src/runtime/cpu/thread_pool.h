@@ -33,10 +33,11 @@ int64_t parallel_chunks(int64_t n, int64_t grain);
 // the same split on every run and in every build (docs/cpu.md, "Threads").
 int64_t threads_for_work(double work, double min_per_thread, int64_t threads);
 
-// Multiply-adds per thread below which a convolution is not split further (the rule above): 2^20, about 10-25 us
-// of one core's work, so every convolution of a small CNN at batch 1 (ResNet-18 at 64x64: 0.3-1.8 M) runs inline
-// and its batch-8 convolutions (2.6-14 M) take two threads (docs/cpu.md, "Threads").
-constexpr double kMinMacsPerThread = 1 << 20;
+// Multiply-adds per thread below which a convolution is not split further (the rule above): 2^19, about 5-12 us
+// of one core's work, so a convolution splits from ~1 M multiply-adds (~20 us) on: of ResNet-18 at 64x64 and batch 1
+// (0.3-1.8 M) only the 7x7 stem takes two threads, at batch 8 all do (docs/cpu.md, "Threads").
+constexpr double kMinMacsPerThread = 1 << 19;
+// kMinMacsPerThread, or the environment variable KILN_MIN_MACS_PER_THREAD when set (for experiments; read once).
 double min_macs_per_thread();
 // The same rule for the direct convolution's padded copy of its input: floats per thread.
 constexpr double kMinCopyPerThread = 1 << 14;
