@@ -109,8 +109,12 @@ KILN_CPU_INLINE double lane_sum(int64_t n, F f) {
     for (int j = 0; j < 16; ++j) acc[j] += f(k + j);
   double s = 0;
   for (; k < n; ++k) s += f(k);
-  for (int j = 0; j < 16; ++j) s += acc[j];
-  return s;
+  // The lanes pairwise (a tree of vector adds, not a chain of 16 dependent ones: short rows are mostly this).
+  double d[16];
+  for (int j = 0; j < 16; ++j) d[j] = acc[j];
+  for (int w = 8; w >= 1; w /= 2)
+    for (int j = 0; j < w; ++j) d[j] += d[j + w];
+  return s + d[0];
 }
 // GCC / clang vector extensions: 16 floats (one AVX-512 register, two AVX2 or four SSE registers per operation).
 typedef float KilnV16f __attribute__((vector_size(64)));
