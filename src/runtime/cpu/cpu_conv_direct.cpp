@@ -156,15 +156,24 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         threads_for_work(static_cast<double>(items) * row_work * kMB, min_macs_per_thread(), cpu_threads());
     const RowFn row = vw == 8 ? (kMB == 12 ? direct_row8x12 : direct_row8x8)
                               : (kMB == 12 ? direct_row16x12 : direct_row16x8);
-    // Weights as [group][channel block][Cg][KH][KW][kMB], zero beyond the last channel; bias per block.
-    std::vector<float> wpk(static_cast<size_t>(a.G * blocks * taps * kMB), 0.0f);
-    std::vector<float> bpk(static_cast<size_t>(a.G * blocks * kMB), 0.0f);
-    for (int64_t gr = 0; gr < a.G; ++gr)
-      for (int64_t m = 0; m < a.Mg; ++m) {
-        const int64_t blk = gr * blocks + m / kMB, j = m % kMB, mo = gr * a.Mg + m;
-        for (int64_t t = 0; t < taps; ++t) wpk[static_cast<size_t>((blk * taps + t) * kMB + j)] = pw[mo * taps + t];
-        if (pb) bpk[static_cast<size_t>(blk * kMB + j)] = pb[mo];
-      }
+    // Weights as [group][channel block][Cg][KH][KW][kMB], zero beyond the last channel; bias per block. Written in
+    // one sequential pass into buffers the calling thread keeps (no zero fill, no allocation per call).
+    thread_local std::vector<float> wpk, bpk;
+    wpk.resize(static_cast<size_t>(a.G * blocks * taps * kMB));
+    bpk.resize(static_cast<size_t>(a.G * blocks * kMB));
+    for (int64_t kb = 0; kb < a.G * blocks; ++kb) {
+      const int64_t gr = kb / blocks, m0 = (kb % blocks) * kMB, mc = std::min<int64_t>(kMB, a.Mg - m0);
+      const float* wg = pw + (gr * a.Mg + m0) * taps;
+      float* dst = wpk.data() + kb * taps * kMB;
+      for (int64_t t = 0; t < taps; ++t)
+        for (int64_t j = 0; j < kMB; ++j) dst[t * kMB + j] = j < mc ? wg[j * taps + t] : 0.0f;
+      for (int64_t j = 0; j < kMB; ++j)
+        bpk[static_cast<size_t>(kb * kMB + j)] = pb && j < mc ? pb[gr * a.Mg + m0 + j] : 0.0f;
+    }
+    // (The workers read this thread's buffers through these pointers: a thread_local named in the loop body below
+    // would be each worker's own.)
+    const float* wp = wpk.data();
+    const float* bp = bpk.data();
     // Items: (image, group, band of output rows). Each item pads only the input rows its band reads, into a
     // per-thread buffer, and computes every channel block of the band from it: the copy is split over the threads
     // with the multiply-adds, and each thread reads what it wrote itself (from its own cache). Bands: enough items
@@ -197,7 +206,7 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
           const int mcount = static_cast<int>(std::min<int64_t>(kMB, a.Mg - blk * kMB));
           float* yb = py + (bn * a.M + m0) * plane + r0 * g.OW;
           for (int64_t oh = 0; oh < r1 - r0; ++oh)
-            row(buf.data(), wpk.data() + kb * taps * kMB, bpk.data() + kb * kMB, gb, oh, yb, plane, mcount);
+            row(buf.data(), wp + kb * taps * kMB, bp + kb * kMB, gb, oh, yb, plane, mcount);
           if (ep.active())
             apply_epilogue(yb, ep.z ? ep.z + (yb - py) : nullptr, nullptr, mcount, (r1 - r0) * g.OW, plane, ep.act);
         }
