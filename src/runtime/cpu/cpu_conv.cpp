@@ -327,10 +327,10 @@ void register_conv_tactics() {
   register_cpu_tactic("", "Conv", {"im2col_blas", cpu_conv::conv_im2col_blas, cpu_conv::supports_conv});
   register_cpu_tactic("", "Conv", {"direct", cpu_conv::conv_direct, cpu_conv::supports_direct});
   // kiln.FusedConv: the same tactics, with the epilogue applied to each output tile while it is in cache.
-  const std::string fc = ops::fused_ops::kFusedConv;
-  register_cpu_tactic(ops::fused_ops::kDomain, fc, {"direct_dw", cpu_conv::conv_direct_dw, cpu_conv::supports_dw});
-  register_cpu_tactic(ops::fused_ops::kDomain, fc, {"im2col_blas", cpu_conv::conv_im2col_blas, cpu_conv::supports_conv});
-  register_cpu_tactic(ops::fused_ops::kDomain, fc, {"direct", cpu_conv::conv_direct, cpu_conv::supports_direct});
+  const std::string kd = ops::fused_ops::kDomain, fc = ops::fused_ops::kFusedConv;
+  register_cpu_tactic(kd, fc, {"direct_dw", cpu_conv::conv_direct_dw, cpu_conv::supports_dw});
+  register_cpu_tactic(kd, fc, {"im2col_blas", cpu_conv::conv_im2col_blas, cpu_conv::supports_conv});
+  register_cpu_tactic(kd, fc, {"direct", cpu_conv::conv_direct, cpu_conv::supports_direct});
 }
 
 }  // namespace kiln::runtime::cpu

@@ -197,7 +197,8 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
         DirectGeom gb = g;
         gb.pad.Hp = (r1 - r0) * g.sh + halo;
         const int64_t bplane = gb.pad.plane();
-        if (buf.size() < static_cast<size_t>(a.Cg * bplane + kTail)) buf.assign(static_cast<size_t>(a.Cg * bplane + kTail), 0.0f);
+        const size_t need = static_cast<size_t>(a.Cg * bplane + kTail);
+        if (buf.size() < need) buf.assign(need, 0.0f);
         for (int64_t c = 0; c < a.Cg; ++c)
           fill_plane(px + (bn * a.C + gr * a.Cg + c) * H * W, buf.data() + c * bplane, gb.pad, H, W,
                      pbh - r0 * g.sh, pbw, ranges.data());
