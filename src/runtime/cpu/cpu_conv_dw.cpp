@@ -6,6 +6,8 @@
 // Work items: output planes. A kiln.FusedConv's epilogue is applied per chunk of planes.
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <memory>
 
 #include "runtime/cpu/cpu_conv_direct.h"
 #include "runtime/cpu/cpu_util.h"
@@ -125,6 +127,23 @@ bool flat_geometry(const ConvArgs& a, FlatGeom& f) {
   f.lo = -min_off;
   f.hi = std::max<int64_t>(0, max_off + f.nvec * kVW - f.s * f.s * f.sub);
   return true;
+}
+
+// flat_geometry for this window, or nullptr where the flat path does not apply: built once per window geometry and
+// calling thread (the masks of a 32x32 map are 36 KiB; a function of the geometry alone, so safe to keep).
+const FlatGeom* cached_flat_geometry(const ConvArgs& a) {
+  const ops::Window3& w = a.win;
+  const std::vector<int64_t> key = {w.in[0], w.in[1], w.in[2], w.out[0], w.out[1], w.out[2], w.k[0],  w.k[1],
+                                    w.k[2],  w.s[1],  w.s[2],  w.d[1],   w.d[2],   w.pb[1],  w.pb[2], w.pe[1], w.pe[2]};
+  thread_local std::map<std::vector<int64_t>, std::unique_ptr<FlatGeom>> cache;
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    if (cache.size() >= 64) cache.clear();
+    auto f = std::make_unique<FlatGeom>();
+    if (!flat_geometry(a, *f)) f.reset();
+    it = cache.emplace(key, std::move(f)).first;
+  }
+  return it->second.get();
 }
 
 // The sub-planes of one input plane x [H, W] at d (the first sub-plane; lanes the masks clear are left as they are).
@@ -259,8 +278,9 @@ void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std
   F32Out yo(y);
   float* py = yo.data();
   const int64_t plane = g.OH * g.OW, ksp = g.KH * g.KW;
-  FlatGeom f;
-  if (plane > 0 && a.N > 0 && a.M > 0 && flat_geometry(a, f)) {
+  const FlatGeom* fg = plane > 0 && a.N > 0 && a.M > 0 ? cached_flat_geometry(a) : nullptr;
+  if (fg) {
+    const FlatGeom& f = *fg;
     // A flat multiply-add (a load, a mask, a multiply-add per 16) costs about two dense ones.
     const int64_t threads = threads_for_work(2.0 * static_cast<double>(a.N * a.M) * f.taps * f.nvec * kVW,
                                              min_macs_per_thread(), cpu_threads());
