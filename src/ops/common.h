@@ -212,6 +212,12 @@ void for_each_broadcast(const Shape& out, const std::vector<int64_t> (&strides)[
 // Serves Transpose (permuted strides), Expand (0 strides), Slice (scaled, possibly negative strides).
 Tensor strided_copy(const Tensor& src, int64_t base, const std::vector<int64_t>& strides, const Shape& out);
 
+// Slice node n on its inputs (opset 1 attributes or opset 10+ inputs) as a strided view of input 0: the first
+// element read, the input stride (elements) of each output dim, and the output shape. InvalidModel on malformed
+// parameters, with the reference kernel's messages (it uses this too).
+void slice_view(const Node& n, const std::vector<const Tensor*>& in, int64_t& base, std::vector<int64_t>& strides,
+                Shape& ys);
+
 }  // namespace kiln::ops
 
 namespace kiln::ops {

@@ -235,6 +235,19 @@ std::vector<ValueType> slice_infer(const InferContext& ctx) {
 }
 
 void slice_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
+  int64_t base = 0;
+  std::vector<int64_t> st;
+  Shape ys;
+  slice_view(n, in, base, st, ys);
+  out[0] = strided_copy(in_tensor(n, in, 0), base, st, ys);
+}
+
+}  // namespace kiln::ops::tensor_detail
+
+namespace kiln::ops {
+void slice_view(const Node& n, const std::vector<const Tensor*>& in, int64_t& base, std::vector<int64_t>& strides,
+                Shape& ys) {
+  using namespace tensor_detail;
   check_arity(n, n.opset >= 10 ? 3 : 1, n.opset >= 10 ? 5 : 1);
   const Tensor& x = in_tensor(n, in, 0);
   std::vector<const Tensor*> vals(5, nullptr);
@@ -243,20 +256,18 @@ void slice_kernel(const Node& n, const std::vector<const Tensor*>& in, std::vect
   SliceArgs a;
   slice_args(n, vals, present, a);
   check_slice_args(n, a, x.rank());
-  Shape ys = x.shape();
-  std::vector<int64_t> st = contiguous_strides(x.shape());
-  int64_t base = 0;
+  ys = x.shape();
+  strides = contiguous_strides(x.shape());
+  base = 0;
   for (size_t i = 0; i < a.axes.size(); ++i) {
     const size_t ax = static_cast<size_t>(a.axes[i]);
     SliceAxis s = clamp_slice(x.shape()[ax], a.starts[i], a.ends[i], a.steps[i]);
     ys[ax] = s.len;
-    base += s.start * st[ax];
-    st[ax] *= s.step;
+    base += s.start * strides[ax];
+    strides[ax] *= s.step;
   }
-  out[0] = strided_copy(x, base, st, ys);
 }
-
-}  // namespace kiln::ops::tensor_detail
+}  // namespace kiln::ops
 
 namespace kiln::ops {
 void register_tensor_ops() {

@@ -276,5 +276,78 @@ TEST(CpuTacticsFast, TransposeAnyDtypeAndPermutation) {
   }
 }
 
+
+// Runs "fast" and "ref" of a one-node graph; the outputs must be bit-equal (data movement: any dtype).
+void fast_is_ref(const std::string& op, int64_t opset, const std::vector<In>& inputs, const Attrs& attrs) {
+  ir::Graph g = make_graph(op, opset, inputs, attrs, 1);
+  ir::infer_types(g);
+  auto cands = runtime::cpu::tactics_for(g, g.nodes[0]);
+  ASSERT_EQ(cands.front().name, "fast");
+  std::vector<const Tensor*> ins;
+  for (const auto& i : inputs) ins.push_back(i.t.empty() ? nullptr : &i.t);
+  std::vector<Tensor> a(1), b(1);
+  cands.front().run(g.nodes[0], ins, a);
+  cands.back().run(g.nodes[0], ins, b);
+  EXPECT_TRUE(a[0].bit_equal(b[0])) << op << " " << a[0].type_str() << " vs " << b[0].type_str();
+}
+
+TEST(CpuTacticsFast, SliceStepsAxesAndDtypes) {
+  for_thread_counts([](int) {
+    Tensor x = rand_f32({2, 33, 4, 17}, 1);
+    auto sl = [&](const Tensor& t, std::vector<int64_t> st, std::vector<int64_t> en, std::vector<int64_t> ax,
+                  std::vector<int64_t> sp) {
+      const int64_t k = static_cast<int64_t>(st.size());
+      fast_is_ref("Slice", 13,
+                  {t, Const(i64({k}, st)), Const(i64({k}, en)), Const(i64({k}, ax)), Const(i64({k}, sp))}, {});
+    };
+    sl(x, {0}, {16}, {1}, {1});                           // one axis, contiguous rows
+    sl(x, {1, 2}, {30, 4}, {1, 3}, {1, 1});               // the innermost axis cut: row pieces
+    sl(x, {-1, 0}, {-100, 100}, {1, 2}, {-2, 3});         // negative and large steps, clamped bounds
+    sl(x, {0, 5}, {1, 3}, {0, 3}, {1, -1});               // negative step on the innermost axis: gathers
+    sl(x, {0}, {0}, {2}, {1});                            // empty
+    sl(rand_f32({1, 64, 4, 4, 8}, 2), {0, 1}, {64, 3}, {1, 3}, {1, 1});  // size-1 dims merged away
+    // Opset 10 without axes / steps, and opset 1's attributes.
+    fast_is_ref("Slice", 10, {x, Const(i64({2}, {1, 3})), Const(i64({2}, {2, 20}))}, {});
+    fast_is_ref("Slice", 1, {x},
+                {{"starts", std::vector<int64_t>{2, 1}}, {"ends", std::vector<int64_t>{9, 3}},
+                 {"axes", std::vector<int64_t>{1, 2}}});
+  });
+  std::vector<int64_t> v(60);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(i * 7919 % 61);
+  std::vector<float> vf(v.begin(), v.end());
+  for (const Tensor& t : {i64({3, 4, 5}, v), f16({3, 4, 5}, vf)})
+    fast_is_ref("Slice", 13, {t, Const(i64({2}, {1, 4})), Const(i64({2}, {3, 0})), Const(i64({2}, {0, 2})),
+                              Const(i64({2}, {1, -2}))},
+                {});
+}
+
+TEST(CpuTacticsFast, PadConstantFormsAndFallbacks) {
+  for_thread_counts([](int) {
+    Tensor x = rand_f32({2, 7, 9, 12}, 1);
+    auto pad = [&](const Tensor& t, std::vector<int64_t> p, const Tensor* value = nullptr) {
+      std::vector<In> ins = {t, Const(i64({static_cast<int64_t>(p.size())}, p))};
+      if (value) ins.push_back(Const(*value));
+      fast_is_ref("Pad", 13, ins, {});
+    };
+    pad(x, {0, 0, 1, 2, 0, 0, 3, 4});  // H and W (Swin's window padding form)
+    pad(x, {0, 0, 0, 0, 0, 0, 0, 5});  // only the end of the last axis
+    pad(x, {0, 3, 0, 0, 1, 0, 0, 0});  // channels and batch: whole planes copied
+    pad(x, {0, 0, 0, 0, 0, 0, 0, 0});  // nothing
+    const Tensor v = f32({}, {-2.5f});
+    pad(x, {1, 1, 1, 1, 1, 1, 1, 1}, &v);  // a non-zero value
+    pad(rand_f32({4, 0, 3}, 2), {0, 1, 0, 0, 2, 0});  // empty input
+    pad(rand_f32({1, 300, 200}, 3), {0, 2, 3, 0, 2, 3});  // large enough for the threads
+  });
+  std::vector<int64_t> v(60);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int64_t>(i * 7919 % 61);
+  const Tensor vi = i64({}, {7});
+  fast_is_ref("Pad", 13, {i64({3, 4, 5}, v), Const(i64({6}, {1, 0, 2, 0, 3, 1})), Const(vi)}, {});
+  // Reflect mode, negative pads (cropping) and an axes input run the reference through the fast tactic.
+  Tensor x = rand_f32({2, 5, 6}, 4);
+  fast_is_ref("Pad", 13, {x, Const(i64({6}, {0, 1, 2, 0, 1, 2}))}, {{"mode", std::string("reflect")}});
+  fast_is_ref("Pad", 13, {x, Const(i64({6}, {0, -1, 2, 0, 1, -2}))}, {});
+  fast_is_ref("Pad", 18, {x, Const(i64({2}, {1, 2})), In(Tensor()), Const(i64({1}, {2}))}, {});
+}
+
 }  // namespace
 }  // namespace kiln::test_ops
