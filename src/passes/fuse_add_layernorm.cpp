@@ -19,15 +19,6 @@
 namespace kiln::passes {
 namespace fuse_add_layernorm_detail {
 
-bool float3(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
-
-bool same_dims(const ir::ValueType& a, const ir::ValueType& b) {
-  if (!a.has_rank || !b.has_rank || a.dims.size() != b.dims.size()) return false;
-  for (size_t d = 0; d < a.dims.size(); ++d)
-    if (!ops::same_dim(a.dims[d], b.dims[d])) return false;
-  return true;
-}
-
 bool run(ir::Graph& g, const std::vector<ValueShapes>& samples) {
   if (has_subgraphs(g)) return false;  // outer-scope reads are not in consumers()
   const auto consumers = g.consumers();
@@ -67,7 +58,7 @@ bool run(ir::Graph& g, const std::vector<ValueShapes>& samples) {
     const ir::Node& add = g.nodes[p->second];
     if (add.domain != "" || add.op_type != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
     const ir::ValueType* xt = g.type_of(x);
-    if (!xt || !float3(xt->dtype) || !same_shape(add.inputs[0], x) || !same_shape(add.inputs[1], x)) continue;
+    if (!xt || !is_float3(xt->dtype) || !same_shape(add.inputs[0], x) || !same_shape(add.inputs[1], x)) continue;
     // X read by anyone but this LayerNorm: keep writing it.
     const auto& readers = consumers.at(x);
     const bool sum_used = outputs.count(x) || readers.size() != 1;

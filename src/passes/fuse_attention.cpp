@@ -35,8 +35,7 @@ namespace fuse_attention_detail {
 
 namespace ka = ops::kattn;
 
-bool float3(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
-bool float3(std::optional<DType> t) { return t && float3(*t); }
+bool float3(std::optional<DType> t) { return t && is_float3(*t); }
 
 struct Operand {
   std::string value;
@@ -129,7 +128,7 @@ class Fuser {
   // A one-element float initializer's value.
   std::optional<double> scalar(const std::string& v) const {
     auto it = g_.initializers.find(v);
-    if (it == g_.initializers.end() || it->second.numel() != 1 || !float3(it->second.dtype())) return std::nullopt;
+    if (it == g_.initializers.end() || it->second.numel() != 1 || !is_float3(it->second.dtype())) return std::nullopt;
     return it->second.at_double(0);
   }
   static std::vector<int64_t> perm(const ir::Node& t) { return t.attr_ints("perm", {}); }

@@ -18,15 +18,6 @@
 namespace kiln::passes {
 namespace fuse_conv_activation_detail {
 
-bool float3(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
-
-bool same_dims(const ir::ValueType& a, const ir::ValueType& b) {
-  if (!a.has_rank || !b.has_rank || a.dims.size() != b.dims.size()) return false;
-  for (size_t d = 0; d < a.dims.size(); ++d)
-    if (!ops::same_dim(a.dims[d], b.dims[d])) return false;
-  return true;
-}
-
 // The float value of a one-element float initializer.
 bool scalar_of(const Tensor* t, float& v) {
   if (!t || t->numel() != 1) return false;
@@ -82,7 +73,7 @@ bool run(ir::Graph& g) {
       continue;
     const std::string& y = conv.outputs[0];
     const ir::ValueType* yt = g.type_of(y);
-    if (!yt || !float3(yt->dtype)) continue;
+    if (!yt || !is_float3(yt->dtype)) continue;
     ir::Node f;
     f.attrs = conv.attrs;
     f.inputs = conv.inputs;

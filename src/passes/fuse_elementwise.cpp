@@ -28,21 +28,12 @@ namespace fuse_elementwise_detail {
 
 namespace fused = ops::fused;
 
-bool float3(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
-
-bool same_dims(const ir::ValueType& a, const ir::ValueType& b) {
-  if (!a.has_rank || !b.has_rank || a.dims.size() != b.dims.size()) return false;
-  for (size_t d = 0; d < a.dims.size(); ++d)
-    if (!ops::same_dim(a.dims[d], b.dims[d])) return false;
-  return true;
-}
-
 // A one-element initializer whose value a float holds exactly: an immediate constant of the program.
 const Tensor* immediate(const ir::Graph& g, const std::string& v, bool any_numeric) {
   auto it = g.initializers.find(v);
   if (it == g.initializers.end() || it->second.numel() != 1) return nullptr;
   const Tensor& t = it->second;
-  if (float3(t.dtype())) return &t;
+  if (is_float3(t.dtype())) return &t;
   if (!any_numeric || t.dtype() == DType::Bool || t.dtype() == DType::Float64) return nullptr;
   const double d = t.at_double(0);
   return static_cast<double>(static_cast<float>(d)) == d ? &t : nullptr;
@@ -114,7 +105,7 @@ class Fuser {
 
   bool typed_float(const std::string& v) const {
     const ir::ValueType* t = type(v);
-    return t && float3(t->dtype);
+    return t && is_float3(t->dtype);
   }
 
   // The node may be a member of a tree (independently of its neighbours).
@@ -122,7 +113,7 @@ class Fuser {
     if (n.domain != "" || !fused::fusable_op(n.op_type)) return false;
     if (n.outputs.size() != 1 || n.outputs[0].empty()) return false;
     const ir::ValueType* out = type(n.outputs[0]);
-    if (!out || !out->has_rank || !float3(out->dtype) || out->dims.size() > 8) return false;
+    if (!out || !out->has_rank || !is_float3(out->dtype) || out->dims.size() > 8) return false;
     const std::string& op = n.op_type;
     const size_t k = n.num_inputs();
     for (size_t i = 0; i < n.inputs.size(); ++i)

@@ -19,8 +19,6 @@
 namespace kiln::passes {
 namespace fuse_gemm_epilogue_detail {
 
-bool float3(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
-
 class Fuser {
  public:
   explicit Fuser(ir::Graph& g) : g_(g), consumers_(g.consumers()) {
@@ -38,7 +36,7 @@ class Fuser {
       if (mm.domain != "" || mm.op_type != "MatMul" || mm.inputs.size() != 2 || mm.outputs.size() != 1) continue;
       const ir::ValueType* yt = g_.type_of(mm.outputs[0]);
       const ir::ValueType* at = g_.type_of(mm.inputs[0]);
-      if (!yt || !at || !yt->has_rank || !at->has_rank || at->dims.empty() || !float3(yt->dtype)) continue;
+      if (!yt || !at || !yt->has_rank || !at->has_rank || at->dims.empty() || !is_float3(yt->dtype)) continue;
       const Tensor* w = constant(mm.inputs[1]);
       if (!w || w->rank() != 2 || w->dtype() != yt->dtype) continue;
       // The bias Add.

@@ -18,6 +18,11 @@ bool has_subgraphs(const ir::Graph& g);
 // override); nullptr otherwise.
 const Tensor* fixed_initializer(const ir::Graph& g, const std::string& v);
 
+// float32, float16 or bfloat16.
+bool is_float3(DType t);
+// Same rank and, dim by dim, the same static value or the same symbol (ops::same_dim).
+bool same_dims(const ir::ValueType& a, const ir::ValueType& b);
+
 struct Pass {
   const char* name;
   bool (*run)(ir::Graph&);

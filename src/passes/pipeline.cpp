@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "ir/op_registry.h"
+#include "ops/common.h"
 #include "passes/pass.h"
 #include "util/log.h"
 
@@ -21,6 +22,15 @@ const Tensor* fixed_initializer(const ir::Graph& g, const std::string& v) {
     return nullptr;
   auto it = g.initializers.find(v);
   return it == g.initializers.end() ? nullptr : &it->second;
+}
+
+bool is_float3(DType t) { return t == DType::Float32 || t == DType::Float16 || t == DType::BFloat16; }
+
+bool same_dims(const ir::ValueType& a, const ir::ValueType& b) {
+  if (!a.has_rank || !b.has_rank || a.dims.size() != b.dims.size()) return false;
+  for (size_t d = 0; d < a.dims.size(); ++d)
+    if (!ops::same_dim(a.dims[d], b.dims[d])) return false;
+  return true;
 }
 
 std::vector<Pass> cpu_pipeline(int optimization_level) {
