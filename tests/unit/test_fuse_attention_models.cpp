@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "attention_test_util.h"
+#include "real_arch_test_util.h"
 #include "kiln/compare.h"
 #include "kiln/io.h"
 #include "kiln/kiln.h"
@@ -21,19 +22,9 @@ namespace {
 
 namespace ka = ops::kattn;
 
-const std::string kModels = std::string(KILN_SOURCE_DIR) + "/tests/models/real_arch";
-const std::string kRefs = std::string(KILN_TEST_MODELS) + "/real_arch";
+using namespace real_arch_test;
 
-Profile batch_profile(const Model& model, bool fixed = false) {
-  Profile p;
-  for (const auto& ti : model.inputs()) {
-    Shape mn{fixed ? 2 : 1}, opt{2}, mx{fixed ? 2 : 4};
-    for (size_t d = 1; d < ti.dims.size(); ++d)
-      mn.push_back(ti.dims[d].value), opt.push_back(ti.dims[d].value), mx.push_back(ti.dims[d].value);
-    p.add_input_shape(ti.name, mn, opt, mx);
-  }
-  return p;
-}
+
 
 Engine build(const Model& m, Target t, Precision p, bool fuse, int level = 3, bool fixed_batch = false) {
   if (getenv("KILN_ATTN_DEBUG")) set_log_level(LogLevel::Debug);  // the pass says why a block stays unfused
@@ -41,7 +32,7 @@ Engine build(const Model& m, Target t, Precision p, bool fuse, int level = 3, bo
   cfg.target = t;
   cfg.precision = p;
   cfg.optimization_level = level;
-  cfg.profiles.push_back(batch_profile(m, fixed_batch));
+  cfg.profiles.push_back(fixed_batch ? batch_profile(m, 2, 2, 2) : batch_profile(m));
   if (!fuse) {
     EXPECT_EQ(setenv("KILN_FUSE_ATTENTION", "0", 1), 0);
   }
@@ -107,16 +98,7 @@ TEST(FuseAttentionBuild, PlanRoundTrips) {
   }
 }
 
-TensorMap load_case(const std::string& dir, const std::vector<TensorInfo>& infos, const char* prefix) {
-  TensorMap m;
-  for (const auto& ti : infos) m[ti.name] = load_npy(dir + "/" + prefix + ti.name + ".npy");
-  return m;
-}
 
-struct Arch {
-  std::string arch, exporter;
-};
-std::string arch_name(const testing::TestParamInfo<Arch>& p) { return p.param.arch + "_" + p.param.exporter; }
 
 class AttentionRealArch : public testing::TestWithParam<Arch> {};
 

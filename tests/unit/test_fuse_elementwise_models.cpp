@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "fuse_test_util.h"
+#include "real_arch_test_util.h"
 #include "kiln/compare.h"
 #include "kiln/io.h"
 #include "kiln/kiln.h"
@@ -19,19 +20,9 @@
 namespace kiln::test_fuse {
 namespace {
 
-const std::string kModels = std::string(KILN_SOURCE_DIR) + "/tests/models/real_arch";
-const std::string kRefs = std::string(KILN_TEST_MODELS) + "/real_arch";
+using namespace real_arch_test;
 
-Profile batch_profile(const Model& model) {
-  Profile p;
-  for (const auto& ti : model.inputs()) {
-    Shape mn{1}, opt{2}, mx{4};
-    for (size_t d = 1; d < ti.dims.size(); ++d)
-      mn.push_back(ti.dims[d].value), opt.push_back(ti.dims[d].value), mx.push_back(ti.dims[d].value);
-    p.add_input_shape(ti.name, mn, opt, mx);
-  }
-  return p;
-}
+
 
 // fuse = false builds with KILN_FUSE_ELEMENTWISE=0, KILN_FUSE_GEMM_EPILOGUE=0 and KILN_FUSE_ADD_LAYERNORM=0.
 Engine build(const Model& m, Target t, Precision p, bool fuse, BuildStats* stats = nullptr, int level = 3) {
@@ -115,16 +106,7 @@ TEST(FuseElementwiseBuild, FusedPlanRoundTrips) {
   }
 }
 
-TensorMap load_case(const std::string& dir, const std::vector<TensorInfo>& infos, const char* prefix) {
-  TensorMap m;
-  for (const auto& ti : infos) m[ti.name] = load_npy(dir + "/" + prefix + ti.name + ".npy");
-  return m;
-}
 
-struct Arch {
-  std::string arch, exporter;
-};
-std::string arch_name(const testing::TestParamInfo<Arch>& p) { return p.param.arch + "_" + p.param.exporter; }
 
 class FusedRealArch : public testing::TestWithParam<Arch> {};
 

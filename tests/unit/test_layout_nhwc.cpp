@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "fuse_test_util.h"
+#include "real_arch_test_util.h"
 #include "kiln/compare.h"
 #include "kiln/io.h"
 #include "kiln/kiln.h"
@@ -18,6 +19,8 @@
 
 namespace kiln::test_fuse {
 namespace {
+
+using namespace real_arch_test;
 
 using ir::Attr;
 Attr ints(std::vector<int64_t> v) { return Attr{std::move(v)}; }
@@ -305,19 +308,7 @@ TEST(LayoutNhwc, ConcatStaysInsideWithItsAxisRenumbered) {
 
 // ---- in the builder -----------------------------------------------------------------------------------------------
 #if KILN_WITH_CUDA
-const std::string kModels = std::string(KILN_SOURCE_DIR) + "/tests/models/real_arch";
-const std::string kRefs = std::string(KILN_TEST_MODELS) + "/real_arch";
 
-Profile batch_profile(const Model& model) {
-  Profile p;
-  for (const auto& ti : model.inputs()) {
-    Shape mn{1}, opt{2}, mx{4};
-    for (size_t d = 1; d < ti.dims.size(); ++d)
-      mn.push_back(ti.dims[d].value), opt.push_back(ti.dims[d].value), mx.push_back(ti.dims[d].value);
-    p.add_input_shape(ti.name, mn, opt, mx);
-  }
-  return p;
-}
 
 Engine build(const Model& m, Target t, Precision p, bool layout, BuildStats* stats = nullptr) {
   BuildConfig cfg;
@@ -406,11 +397,6 @@ TEST(LayoutNhwcBuild, PlanWithKilnConvRoundTrips) {
   for (const auto& [name, t] : g0.initializers) EXPECT_TRUE(bit_equal(g1.initializers.at(name), t)) << name;
 }
 
-TensorMap load_case(const std::string& dir, const std::vector<TensorInfo>& infos, const char* prefix) {
-  TensorMap m;
-  for (const auto& ti : infos) m[ti.name] = load_npy(dir + "/" + prefix + ti.name + ".npy");
-  return m;
-}
 
 // The rewritten CUDA-engine graphs of the CNNs, run by the reference kernels (no GPU needed), against ONNX Runtime.
 TEST(LayoutNhwcBuild, RealCnnsStillMatchOnnxRuntime) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "real_arch_test_util.h"
 #include "kiln/compare.h"
 #include "kiln/device.h"
 #include "kiln/io.h"
@@ -30,8 +31,8 @@
 namespace kiln {
 namespace test_real_arch_cpp {
 
-const std::string kModels = std::string(KILN_SOURCE_DIR) + "/tests/models/real_arch";
-const std::string kRefs = std::string(KILN_TEST_MODELS) + "/real_arch";
+using namespace real_arch_test;
+
 
 const std::vector<std::string> kArchs = {"resnet18", "mobilenet_v2", "efficientnet_b0", "vit",
                                          "swin",     "bert",         "gpt2",            "t5_encoder"};
@@ -79,26 +80,7 @@ double stddev(const Tensor& t) {
   return std::sqrt(std::max(0.0, s2 / static_cast<double>(t.numel()) - m * m));
 }
 
-TensorMap load_case(const std::string& dir, const std::vector<TensorInfo>& infos, const char* prefix) {
-  TensorMap m;
-  for (const auto& ti : infos) m[ti.name] = load_npy(dir + "/" + prefix + ti.name + ".npy");
-  return m;
-}
 
-// Profile for every input: batch (dim 0, dynamic in the model) 1 / 2 / 4, the other dims as declared.
-Profile batch_profile(const Model& model) {
-  Profile p;
-  for (const auto& ti : model.inputs()) {
-    EXPECT_FALSE(ti.dims.empty() || ti.dims[0].is_static()) << ti.str() << ": the batch dim should be dynamic";
-    Shape mn{1}, opt{2}, mx{4};
-    for (size_t d = 1; d < ti.dims.size(); ++d) {
-      EXPECT_TRUE(ti.dims[d].is_static()) << ti.str();
-      mn.push_back(ti.dims[d].value), opt.push_back(ti.dims[d].value), mx.push_back(ti.dims[d].value);
-    }
-    p.add_input_shape(ti.name, mn, opt, mx);
-  }
-  return p;
-}
 
 class RealArchModel : public testing::TestWithParam<Param> {};
 
