@@ -7,6 +7,7 @@
 //  - "direct" and "direct_dw" (depthwise): 1-D / 2-D convolutions without unrolling (cpu_conv_direct.cpp).
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "runtime/cpu/cpu_conv.h"
 #include "runtime/cpu/cpu_blas.h"
@@ -198,17 +199,12 @@ Im2colSplit im2col_split(int64_t N, int64_t G, int64_t Mg, int64_t R, int64_t P,
 }
 
 void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  ops::check_arity(n, 2, n.domain.empty() ? 3 : 4);
-  ConvArgs a;
-  ConvEpilogue ep;
-  if (!conv_args(n, in, a) || !conv_epilogue(n, in, a.y_shape, ep)) return run_reference(n, in, out);
-  Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
-  std::vector<float> sx, sw, sb;
-  const float* px = f32_data(*a.x, sx);
-  const float* pw = f32_data(*a.w, sw);
-  const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
-  F32Out yo(y);
-  float* py = yo.data();
+  ConvRun r;
+  if (!r.open(n, in)) return run_reference(n, in, out);
+  const ConvArgs& a = r.a;
+  const ConvEpilogue& ep = r.ep;
+  const float *px = r.x, *pw = r.w, *pb = r.b;
+  float* py = r.y;
   const int64_t P = a.out_sp, R = a.Cg * a.k_sp;
   const bool pointwise = is_pointwise(a.win);
   const Im2colSplit sp = im2col_split(a.N, a.G, a.Mg, R, P, cpu_threads(), pointwise);
@@ -260,8 +256,24 @@ void conv_im2col_blas(const ir::Node& n, const std::vector<const Tensor*>& in, s
         apply_epilogue(C, ep.z ? ep.z + (C - py) : nullptr, pb ? pb + g * a.Mg + m0 : nullptr, mc, pt, P, ep.act);
     }
   });
-  yo.commit();
-  out[0] = y;
+  r.finish(out);
+}
+
+bool ConvRun::open(const ir::Node& n, const std::vector<const Tensor*>& in) {
+  ops::check_arity(n, 2, n.domain.empty() ? 3 : 4);
+  if (!conv_args(n, in, a) || !conv_epilogue(n, in, a.y_shape, ep)) return false;
+  out_ = uninit_tensor(a.x->dtype(), a.y_shape);
+  x = f32_data(*a.x, sx_);
+  w = f32_data(*a.w, sw_);
+  b = a.b ? f32_data(*a.b, sb_) : nullptr;
+  yo_ = std::make_unique<F32Out>(out_);
+  y = yo_->data();
+  return true;
+}
+
+void ConvRun::finish(std::vector<Tensor>& out) {
+  yo_->commit();
+  out[0] = out_;
 }
 
 bool conv_epilogue(const ir::Node& n, const std::vector<const Tensor*>& in, const Shape& y, ConvEpilogue& e) {

@@ -1,11 +1,13 @@
 // Conv CPU tactics shared pieces: the geometry every Conv tactic reads (cpu_conv.cpp) and the "direct" tactic
 // (cpu_conv_direct.cpp).
 #pragma once
+#include <memory>
 #include <vector>
 
 #include "ops/fused_ops.h"
 #include "ops/spatial.h"
 #include "runtime/cpu/cpu_tactics.h"
+#include "runtime/cpu/cpu_util.h"
 
 namespace kiln::runtime::cpu::cpu_conv {
 
@@ -47,6 +49,24 @@ struct ConvEpilogue {
 // Reads node n's epilogue for output shape y; false when Z does not have that shape (the reference kernel then runs
 // and reports it).
 bool conv_epilogue(const ir::Node& n, const std::vector<const Tensor*>& in, const Shape& y, ConvEpilogue& e);
+// What every Conv tactic starts and ends with: the arity check, the geometry, the epilogue, the output and float32
+// views of X, W, B and Y (float16 / bfloat16 converted; Y written back by finish()). Not movable once opened.
+struct ConvRun {
+  ConvArgs a;
+  ConvEpilogue ep;
+  const float *x = nullptr, *w = nullptr, *b = nullptr;
+  float* y = nullptr;
+  // False when the tactic does not handle the node's inputs (the caller then runs the reference kernel).
+  bool open(const ir::Node& n, const std::vector<const Tensor*>& in);
+  // Commits Y and hands it out as output 0.
+  void finish(std::vector<Tensor>& out);
+
+ private:
+  Tensor out_;
+  std::vector<float> sx_, sw_, sb_;
+  std::unique_ptr<F32Out> yo_;
+};
+
 // y[r * ld + j] = act(y[r * ld + j] + bias[r] + z[r * ld + j]) for r < rows, j < cols; bias and z may be nullptr (z
 // points at the element matching y[0]). Relu maps NaN to 0 (as Relu); clip keeps NaN (as Clip).
 void apply_epilogue(float* y, const float* z, const float* bias, int64_t rows, int64_t cols, int64_t ld,

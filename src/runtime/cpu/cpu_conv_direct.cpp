@@ -130,19 +130,13 @@ bool direct_geometry(const ConvArgs& a, DirectGeom& g) {
 }
 
 void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  ops::check_arity(n, 2, n.domain.empty() ? 3 : 4);
-  ConvArgs a;
+  ConvRun r;
   DirectGeom g;
-  ConvEpilogue ep;
-  if (!conv_args(n, in, a) || !direct_geometry(a, g) || !conv_epilogue(n, in, a.y_shape, ep))
-    return run_reference(n, in, out);
-  Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
-  std::vector<float> sx, sw, sb;
-  const float* px = f32_data(*a.x, sx);
-  const float* pw = f32_data(*a.w, sw);
-  const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
-  F32Out yo(y);
-  float* py = yo.data();
+  if (!r.open(n, in) || !direct_geometry(r.a, g)) return run_reference(n, in, out);
+  const ConvArgs& a = r.a;
+  const ConvEpilogue& ep = r.ep;
+  const float *px = r.x, *pw = r.w, *pb = r.b;
+  float* py = r.y;
   const int64_t plane = g.OH * g.OW;
   if (plane > 0 && a.N > 0 && a.M > 0) {
     // Rows of at most 8 outputs take vectors of 8 floats (no idle lanes; on AVX-512 machines that split 512-bit
@@ -214,8 +208,7 @@ void conv_direct(const ir::Node& n, const std::vector<const Tensor*>& in, std::v
       }
     });
   }
-  yo.commit();
-  out[0] = y;
+  r.finish(out);
 }
 
 bool supports_direct(const ir::Node& n, const std::vector<const ir::ValueType*>& in) {

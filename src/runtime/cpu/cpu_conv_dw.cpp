@@ -264,19 +264,13 @@ KILN_CPU_CLONES void flat_planes(const FlatConv& c, const FlatGeom& f, int64_t q
 }
 
 void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std::vector<Tensor>& out) {
-  ops::check_arity(n, 2, n.domain.empty() ? 3 : 4);
-  ConvArgs a;
+  ConvRun r;
   DirectGeom g;
-  ConvEpilogue ep;
-  if (!conv_args(n, in, a) || a.Cg != 1 || !direct_geometry(a, g) || !conv_epilogue(n, in, a.y_shape, ep))
-    return run_reference(n, in, out);
-  Tensor y = uninit_tensor(a.x->dtype(), a.y_shape);
-  std::vector<float> sx, sw, sb;
-  const float* px = f32_data(*a.x, sx);
-  const float* pw = f32_data(*a.w, sw);
-  const float* pb = a.b ? f32_data(*a.b, sb) : nullptr;
-  F32Out yo(y);
-  float* py = yo.data();
+  if (!r.open(n, in) || r.a.Cg != 1 || !direct_geometry(r.a, g)) return run_reference(n, in, out);
+  const ConvArgs& a = r.a;
+  const ConvEpilogue& ep = r.ep;
+  const float *px = r.x, *pw = r.w, *pb = r.b;
+  float* py = r.y;
   const int64_t plane = g.OH * g.OW, ksp = g.KH * g.KW;
   const FlatGeom* fg = plane > 0 && a.N > 0 && a.M > 0 ? cached_flat_geometry(a) : nullptr;
   if (fg) {
@@ -316,8 +310,7 @@ void conv_direct_dw(const ir::Node& n, const std::vector<const Tensor*>& in, std
       }
     });
   }
-  yo.commit();
-  out[0] = y;
+  r.finish(out);
 }
 
 // Depthwise: weights [M, 1, k...] with group > 1.
