@@ -83,14 +83,9 @@ bool run(ir::Graph& g, const std::vector<ValueShapes>& samples) {
     fused.push_back(std::move(f));
   }
   if (fused.empty()) return false;
-  std::vector<ir::Node> kept;
-  for (size_t i = 0; i < N; ++i) {
-    if (replace_at[i] >= 0) kept.push_back(std::move(fused[static_cast<size_t>(replace_at[i])]));
-    else if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
-  }
-  KILN_INFO("fuse_add_layernorm: " << fused.size() << " Add + LayerNormalization pairs fused (" << N << " -> "
-                                   << kept.size() << " nodes)");
-  g.nodes = std::move(kept);
+  const size_t count = fused.size(), kept = splice_fused(g, replace_at, drop, fused);
+  KILN_INFO("fuse_add_layernorm: " << count << " Add + LayerNormalization pairs fused (" << N << " -> " << kept
+                                   << " nodes)");
   return true;
 }
 

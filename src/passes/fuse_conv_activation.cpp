@@ -121,14 +121,9 @@ bool run(ir::Graph& g) {
     fused.push_back(std::move(f));
   }
   if (fused.empty()) return false;
-  std::vector<ir::Node> kept;
-  for (size_t i = 0; i < N; ++i) {
-    if (replace_at[i] >= 0) kept.push_back(std::move(fused[static_cast<size_t>(replace_at[i])]));
-    else if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
-  }
-  KILN_INFO("fuse_conv_activation: " << fused.size() << " Conv epilogues fused (" << N << " -> " << kept.size()
+  const size_t count = fused.size(), kept = splice_fused(g, replace_at, drop, fused);
+  KILN_INFO("fuse_conv_activation: " << count << " Conv epilogues fused (" << N << " -> " << kept
                                      << " nodes)");
-  g.nodes = std::move(kept);
   return true;
 }
 

@@ -86,15 +86,10 @@ class Fuser {
       fused.push_back(std::move(f));
     }
     if (fused.empty()) return false;
-    std::vector<ir::Node> kept;
-    for (size_t i = 0; i < N; ++i) {
-      if (replace_at[i] >= 0) kept.push_back(std::move(fused[static_cast<size_t>(replace_at[i])]));
-      else if (!drop[i]) kept.push_back(std::move(g_.nodes[i]));
-    }
+    const size_t count = fused.size(), kept = splice_fused(g_, replace_at, drop, fused);
     for (const std::string& v : hidden) g_.types.erase(v);
-    KILN_INFO("fuse_gemm_epilogue: " << fused.size() << " MatMul + bias (+ activation) chains fused (" << N << " -> "
-                                     << kept.size() << " nodes)");
-    g_.nodes = std::move(kept);
+    KILN_INFO("fuse_gemm_epilogue: " << count << " MatMul + bias (+ activation) chains fused (" << N << " -> " << kept
+                                     << " nodes)");
     return true;
   }
 

@@ -23,6 +23,11 @@ bool is_float3(DType t);
 // Same rank and, dim by dim, the same static value or the same symbol (ops::same_dim).
 bool same_dims(const ir::ValueType& a, const ir::ValueType& b);
 
+// Rebuilds g.nodes after a fusion: node i becomes fused[replace_at[i]] where replace_at[i] >= 0, is left out where
+// drop[i], and stays otherwise (order kept). Returns the new node count.
+size_t splice_fused(ir::Graph& g, const std::vector<int>& replace_at, const std::vector<bool>& drop,
+                    std::vector<ir::Node>& fused);
+
 struct Pass {
   const char* name;
   bool (*run)(ir::Graph&);

@@ -33,6 +33,17 @@ bool same_dims(const ir::ValueType& a, const ir::ValueType& b) {
   return true;
 }
 
+size_t splice_fused(ir::Graph& g, const std::vector<int>& replace_at, const std::vector<bool>& drop,
+                    std::vector<ir::Node>& fused) {
+  std::vector<ir::Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (replace_at[i] >= 0) kept.push_back(std::move(fused[static_cast<size_t>(replace_at[i])]));
+    else if (!drop[i]) kept.push_back(std::move(g.nodes[i]));
+  }
+  g.nodes = std::move(kept);
+  return g.nodes.size();
+}
+
 std::vector<Pass> cpu_pipeline(int optimization_level) {
   std::vector<Pass> p = {{"constant_folding", fold_constants}, {"dead_code_elimination", eliminate_dead_code}};
   if (optimization_level >= 1) {
