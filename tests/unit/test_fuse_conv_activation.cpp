@@ -209,6 +209,46 @@ TEST(FuseConvActivation, NanThroughReluAndClip) {
   }
 }
 
+// Malformed kiln.FusedConv nodes are typed errors naming the node: an unknown activation, a Z of another shape or
+// dtype; at type inference and in the reference kernel (the fast tactics hand such inputs to it).
+TEST(FuseConvActivation, BadNodesAreInvalidModel) {
+  using namespace test_ops;
+  using namespace test_ops::cpu_tactics_test;
+  auto expect_invalid = [](const std::vector<In>& ins, const Attrs& a, const std::string& what) {
+    SCOPED_TRACE(what);
+    ir::Graph g = make_graph(fo::kFusedConv, 1, ins, a, 1);
+    g.nodes[0].domain = fo::kDomain;
+    try {
+      ir::infer_types(g);
+      ADD_FAILURE() << "inference accepted it";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidModel) << e.what();
+      EXPECT_NE(std::string(e.what()).find("n0"), std::string::npos) << e.what();
+    }
+    std::vector<const Tensor*> ptrs;
+    for (const auto& i : ins) ptrs.push_back(i.t.empty() ? nullptr : &i.t);
+    for (const auto& t : runtime::cpu::tactics_for(g, g.nodes[0])) {
+      SCOPED_TRACE(t.name);
+      std::vector<Tensor> out(1);
+      try {
+        t.run(g.nodes[0], ptrs, out);
+        ADD_FAILURE() << "the kernel accepted it";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::InvalidModel) << e.what();
+      }
+    }
+  };
+  const Tensor x = rand_of(DType::Float32, {1, 2, 5, 5}, 1), w = rand_of(DType::Float32, {3, 2, 3, 3}, 2);
+  const Attrs pads{{"pads", std::vector<int64_t>{1, 1, 1, 1}}};
+  Attrs gelu = pads;
+  gelu["activation"] = std::string("gelu");
+  expect_invalid({x, Const(w)}, gelu, "unknown activation");
+  Attrs relu = pads;
+  relu["activation"] = std::string("relu");
+  expect_invalid({x, Const(w), In(Tensor()), rand_of(DType::Float32, {1, 3, 5, 4}, 3)}, relu, "Z of another shape");
+  expect_invalid({x, Const(w), In(Tensor()), rand_of(DType::Float16, {1, 3, 5, 5}, 4)}, relu, "Z of another dtype");
+}
+
 // ---- builder wiring -----------------------------------------------------------------------------------------------
 std::map<std::string, size_t> op_counts(const Engine& e) {
   std::map<std::string, size_t> m;

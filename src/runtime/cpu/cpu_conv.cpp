@@ -280,7 +280,7 @@ bool conv_epilogue(const ir::Node& n, const std::vector<const Tensor*>& in, cons
   if (n.domain.empty()) return true;
   e.act = ops::fused_ops::conv_activation(n);
   if (in.size() > 3 && in[3]) {
-    if (in[3]->shape() != y || !is_f32_like(in[3]->dtype())) return false;
+    if (in[3]->shape() != y || in[3]->dtype() != in[0]->dtype()) return false;
     e.z = f32_data(*in[3], e.zbuf);
   }
   return true;

@@ -46,8 +46,8 @@ struct ConvEpilogue {
   std::vector<float> zbuf;  // Z converted to float32 when it is float16 / bfloat16
   bool active() const { return z || act.kind != ops::fused_ops::ConvActivation::None; }
 };
-// Reads node n's epilogue for output shape y; false when Z does not have that shape (the reference kernel then runs
-// and reports it).
+// Reads node n's epilogue for output shape y; false when Z does not have that shape or X's dtype (the reference
+// kernel then runs and reports it).
 bool conv_epilogue(const ir::Node& n, const std::vector<const Tensor*>& in, const Shape& y, ConvEpilogue& e);
 // What every Conv tactic starts and ends with: the arity check, the geometry, the epilogue, the output and float32
 // views of X, W, B and Y (float16 / bfloat16 converted; Y written back by finish()). Not movable once opened.
