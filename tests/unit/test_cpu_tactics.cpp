@@ -102,6 +102,12 @@ TEST(CpuTactics, ConvIm2colStridesDilationsPadsGroups) {
     check_tactics("Conv", 11, {rand_of(dt, {1, 16, 40, 40}, 13), Const(rand_of(dt, {24, 16, 3, 3}, 14)),
                                Const(rand_of(dt, {24}, 15))},
                   conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1), {"im2col_blas", "direct"});
+    // 16 and 32 output channels per group over rows of 16+ outputs: the 16-channel blocks (AVX-512); with groups.
+    check_tactics("Conv", 11, {rand_of(dt, {2, 8, 12, 20}, 19), Const(rand_of(dt, {32, 8, 3, 3}, 20)),
+                               Const(rand_of(dt, {32}, 21))},
+                  conv_attrs({1, 1}, {1, 1, 1, 1}, {1, 1}, 1), {"im2col_blas", "direct"});
+    check_tactics("Conv", 11, {rand_of(dt, {1, 8, 9, 37}, 22), Const(rand_of(dt, {32, 4, 3, 3}, 23))},
+                  conv_attrs({1, 2}, {1, 0, 1, 2}, {1, 1}, 2), {"im2col_blas", "direct"});
     // 1-D with stride 1, and SAME padding with an even kernel.
     check_tactics("Conv", 11, {rand_of(dt, {2, 5, 37}, 16), Const(rand_of(dt, {9, 5, 4}, 17))},
                   conv_attrs({1}, {3, 1}, {2}, 1), {"im2col_blas", "direct"});
