@@ -138,7 +138,7 @@ const FlatGeom* cached_flat_geometry(const ConvArgs& a) {
   thread_local std::map<std::vector<int64_t>, std::unique_ptr<FlatGeom>> cache;
   auto it = cache.find(key);
   if (it == cache.end()) {
-    if (cache.size() >= 64) cache.clear();
+    if (cache.size() >= 16) cache.clear();  // at most 16 geometries (~1 MiB of masks) per thread
     auto f = std::make_unique<FlatGeom>();
     if (!flat_geometry(a, *f)) f.reset();
     it = cache.emplace(key, std::move(f)).first;
