@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "ir/graph.h"
+#include "kiln/compare.h"
 #include "kiln/io.h"
 #include "kiln/kiln.h"
+#include "runtime/cpu/cpu_executor.h"
 
 namespace kiln::real_arch_test {
 
@@ -35,6 +38,21 @@ inline TensorMap load_case(const std::string& dir, const std::vector<TensorInfo>
   TensorMap m;
   for (const auto& ti : infos) m[ti.name] = load_npy(dir + "/" + prefix + ti.name + ".npy");
   return m;
+}
+
+// Graph g (an engine's graph), run by the reference kernels on each of the fixture's `cases` of model `tag`, matches
+// ONNX Runtime's outputs within the tolerance row of `prec` ("fp32", "fp16", "bf16").
+inline void expect_reference_run_matches(const ir::Graph& g, const Model& m, const std::string& tag, const char* prec,
+                                         const std::vector<std::string>& cases = {"b1", "b3"}) {
+  for (const std::string& c : cases) {
+    const std::string dir = kRefs + "/" + tag + "/" + c;
+    const TensorMap got = runtime::cpu::run_graph_reference(g, load_case(dir, m.inputs(), "in_"));
+    const TensorMap want = load_case(dir, m.outputs(), "out_");
+    for (const auto& o : m.outputs()) {
+      const Comparison cmp = compare(got.at(o.name), want.at(o.name), tolerance_for(prec));
+      EXPECT_TRUE(cmp.passed) << tag << " " << prec << " " << c << " " << o.name << ": " << cmp.reason;
+    }
+  }
 }
 
 struct Arch {

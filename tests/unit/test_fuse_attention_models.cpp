@@ -141,15 +141,7 @@ TEST_P(AttentionRealArch, FusesEveryBlockAndMatchesOnnxRuntime) {
         EXPECT_EQ(count_attention(fixed.impl()->graph), blocks) << tag << " (fixed batch)";
       }
     }
-    for (const char* c : {"b1", "b3"}) {
-      const std::string dir = kRefs + "/" + tag + "/" + c;
-      const TensorMap got = runtime::cpu::run_graph_reference(g, load_case(dir, m.inputs(), "in_"));
-      const TensorMap want = load_case(dir, m.outputs(), "out_");
-      for (const auto& o : m.outputs()) {
-        const Comparison cmp = compare(got.at(o.name), want.at(o.name), tolerance_for(prec));
-        EXPECT_TRUE(cmp.passed) << tag << " " << prec << " " << c << " " << o.name << ": " << cmp.reason;
-      }
-    }
+    expect_reference_run_matches(g, m, tag, prec);
   }
 }
 

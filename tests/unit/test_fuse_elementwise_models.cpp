@@ -128,15 +128,7 @@ TEST_P(FusedRealArch, MatchesOnnxRuntimeAndCountsNodes) {
       for (const auto& n : e.impl()->graph.nodes)
         if (n.op_type == ops::fused::kOpType)
           std::cout << "[fuse]   " << n.name << " = " << ops::fused::describe(ops::fused::decode(n)) << "\n";
-    for (const char* c : {"b1", "b3"}) {
-      const std::string dir = kRefs + "/" + tag + "/" + c;
-      const TensorMap got = runtime::cpu::run_graph_reference(e.impl()->graph, load_case(dir, m.inputs(), "in_"));
-      const TensorMap want = load_case(dir, m.outputs(), "out_");
-      for (const auto& o : m.outputs()) {
-        const Comparison cmp = compare(got.at(o.name), want.at(o.name), tolerance_for(prec));
-        EXPECT_TRUE(cmp.passed) << tag << " " << prec << " " << c << " " << o.name << ": " << cmp.reason;
-      }
-    }
+    expect_reference_run_matches(e.impl()->graph, m, tag, prec);
   }
 }
 
