@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "temp_dir_util.h"
 #include "kiln/kiln.h"
 #include "onnx/model_impl.h"
 #include "runtime/cpu/cpu_executor.h"
@@ -17,15 +18,7 @@ namespace fs = std::filesystem;
 
 namespace cpu_tactic_timing_test {
 
-struct TempDir {
-  fs::path p;
-  TempDir() {
-    p = fs::temp_directory_path() / ("kiln_tactic_timing_" + std::to_string(::getpid()) + "_" +
-                                     std::to_string(reinterpret_cast<uintptr_t>(this)));
-    fs::create_directories(p);
-  }
-  ~TempDir() { fs::remove_all(p); }
-};
+using test_util::TempDir;
 
 Model demo() { return Model::load(std::string(KILN_SOURCE_DIR) + "/models/kiln_demo_cnn.onnx"); }
 

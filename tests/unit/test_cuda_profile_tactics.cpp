@@ -12,6 +12,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "temp_dir_util.h"
 #include "builder/timing_cache.h"
 #include "ir/op_registry.h"
 #include "kiln/device.h"
@@ -32,15 +33,7 @@ namespace fs = std::filesystem;
     if (t && std::string(t) == "0") GTEST_SKIP() << "KILN_CUDA_TACTIC_TIMING=0";                  \
   } while (0)
 
-struct TempDir {
-  fs::path p;
-  TempDir() {
-    p = fs::temp_directory_path() / ("kiln_cuda_perprof_" + std::to_string(::getpid()) + "_" +
-                                     std::to_string(reinterpret_cast<uintptr_t>(this)));
-    fs::create_directories(p);
-  }
-  ~TempDir() { fs::remove_all(p); }
-};
+using test_util::TempDir;
 
 struct Warnings {
   std::vector<std::string> lines;

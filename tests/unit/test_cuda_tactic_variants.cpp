@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "temp_dir_util.h"
 #include "builder/cuda_tactics.h"
 #include "builder/timing_cache.h"
 #include "cuda_op_test_util.h"
@@ -41,15 +42,7 @@ struct Warnings {
   }
 };
 
-struct TempDir {
-  fs::path p;
-  TempDir() {
-    p = fs::temp_directory_path() / ("kiln_cuda_tactics_" + std::to_string(::getpid()) + "_" +
-                                     std::to_string(reinterpret_cast<uintptr_t>(this)));
-    fs::create_directories(p);
-  }
-  ~TempDir() { fs::remove_all(p); }
-};
+using test_util::TempDir;
 
 TEST(CudaTacticVariant, NamesSplitAtTheFirstHash) {
   using namespace runtime::cuda;

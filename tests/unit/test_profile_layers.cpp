@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "temp_dir_util.h"
 #include "kiln/kiln.h"
 #include "util/fs.h"
 
@@ -20,15 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path p;
-  TempDir() {
-    p = fs::temp_directory_path() / ("kiln_profile_layers_" + std::to_string(::getpid()) + "_" +
-                                     std::to_string(reinterpret_cast<uintptr_t>(this)));
-    fs::create_directories(p);
-  }
-  ~TempDir() { fs::remove_all(p); }
-};
+using test_util::TempDir;
 
 Model demo() { return Model::load(std::string(KILN_SOURCE_DIR) + "/models/kiln_demo_cnn.onnx"); }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "temp_dir_util.h"
 #include "builder/timing_cache.h"
 #include "ir/op_registry.h"
 #include "kiln/kiln.h"
@@ -29,15 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path p;
-  TempDir() {
-    p = fs::temp_directory_path() / ("kiln_profile_tactics_" + std::to_string(::getpid()) + "_" +
-                                     std::to_string(reinterpret_cast<uintptr_t>(this)));
-    fs::create_directories(p);
-  }
-  ~TempDir() { fs::remove_all(p); }
-};
+using test_util::TempDir;
 
 void expect_error(const std::function<void()>& fn, ErrorCode code, const std::string& part) {
   try {
