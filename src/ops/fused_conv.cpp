@@ -105,13 +105,7 @@ ConvActivation conv_activation(const ir::Node& n) {
 }
 
 void register_fused_conv() {
-  ir::OpDef d;
-  d.op_type = kFusedConv;
-  d.domain = kDomain;
-  d.since = {1};
-  d.infer = fused_conv_infer;
-  d.reference = fused_conv_reference;
-  ir::OpRegistry::instance().add(std::move(d));
+  ir::OpRegistry::instance().add(ir::OpDef{kFusedConv, kDomain, {1}, fused_conv_infer, fused_conv_reference});
 }
 
 }  // namespace kiln::ops::fused_ops

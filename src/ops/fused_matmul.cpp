@@ -145,20 +145,9 @@ bool valid_activation(const std::string& a) {
 }
 
 void register_fused_ops() {
-  ir::OpDef mm;
-  mm.op_type = kFusedMatMul;
-  mm.domain = kDomain;
-  mm.since = {1};
-  mm.infer = fused_matmul_infer;
-  mm.reference = fused_matmul_reference;
-  ir::OpRegistry::instance().add(std::move(mm));
-  ir::OpDef ln;
-  ln.op_type = kAddLayerNorm;
-  ln.domain = kDomain;
-  ln.since = {1};
-  ln.infer = add_ln_infer;
-  ln.reference = add_ln_reference;
-  ir::OpRegistry::instance().add(std::move(ln));
+  auto& reg = ir::OpRegistry::instance();
+  reg.add(ir::OpDef{kFusedMatMul, kDomain, {1}, fused_matmul_infer, fused_matmul_reference});
+  reg.add(ir::OpDef{kAddLayerNorm, kDomain, {1}, add_ln_infer, add_ln_reference});
   register_fused_conv();
 }
 

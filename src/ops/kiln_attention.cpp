@@ -305,13 +305,7 @@ void mask_strides(const ir::Node& n, const Shape& mask, const Dims& d, int64_t o
 }
 
 void register_kiln_attention() {
-  ir::OpDef def;
-  def.op_type = kOpType;
-  def.domain = kDomain;
-  def.since = {1};
-  def.infer = infer;
-  def.reference = reference;
-  ir::OpRegistry::instance().add(std::move(def));
+  ir::OpRegistry::instance().add(ir::OpDef{kOpType, kDomain, {1}, infer, reference});
 }
 
 }  // namespace kiln::ops::kattn
