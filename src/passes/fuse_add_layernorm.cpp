@@ -31,15 +31,7 @@ bool run(ir::Graph& g, const std::vector<ValueShapes>& samples) {
   auto is_const = [&](const std::string& v) { return fixed_initializer(g, v) != nullptr; };
   // Value v has value r's shape: by the types, or in every sample.
   auto same_shape = [&](const std::string& v, const std::string& r) {
-    const ir::ValueType *a = g.type_of(v), *b = g.type_of(r);
-    if (!a || !b) return false;
-    if (same_dims(*a, *b)) return true;
-    if (!a->has_rank || !b->has_rank || a->dims.size() != b->dims.size() || samples.empty()) return false;
-    for (const ValueShapes& s : samples) {
-      auto ia = s.find(v), ib = s.find(r);
-      if (ia == s.end() || ib == s.end() || ia->second != ib->second) return false;
-    }
-    return true;
+    return passes::same_shape(g.type_of(v), g.type_of(r), v, r, samples);
   };
   const size_t N = g.nodes.size();
   std::vector<int> replace_at(N, -1);

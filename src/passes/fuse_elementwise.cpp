@@ -93,14 +93,7 @@ class Fuser {
 
   // Value v has the shape of value r: by their types, or (dims unknown there) in every sample.
   bool same_shape(const std::string& v, const std::string& r) const {
-    const ir::ValueType *a = type(v), *b = type(r);
-    if (same_dims(*a, *b)) return true;
-    if (!a->has_rank || !b->has_rank || a->dims.size() != b->dims.size() || samples_.empty()) return false;
-    for (const ValueShapes& s : samples_) {
-      auto ia = s.find(v), ib = s.find(r);
-      if (ia == s.end() || ib == s.end() || ia->second != ib->second) return false;
-    }
-    return true;
+    return passes::same_shape(type(v), type(r), v, r, samples_);
   }
 
   bool typed_float(const std::string& v) const {

@@ -23,6 +23,12 @@ bool is_float3(DType t);
 // Same rank and, dim by dim, the same static value or the same symbol (ops::same_dim).
 bool same_dims(const ir::ValueType& a, const ir::ValueType& b);
 
+// Values v and r (of types a and b; nullptr: unknown) have one shape: the same dims by the types, or, where the
+// types leave dims unknown, the same concrete shape of both in every sample (every value's shape at sample inputs).
+using ValueShapes = std::map<std::string, Shape>;
+bool same_shape(const ir::ValueType* a, const ir::ValueType* b, const std::string& v, const std::string& r,
+                const std::vector<ValueShapes>& samples);
+
 // Rebuilds g.nodes after a fusion: node i becomes fused[replace_at[i]] where replace_at[i] >= 0, is left out where
 // drop[i], and stays otherwise (order kept). Returns the new node count.
 size_t splice_fused(ir::Graph& g, const std::vector<int>& replace_at, const std::vector<bool>& drop,
@@ -41,7 +47,6 @@ bool remove_redundant_casts(ir::Graph& g);    // cast_cleanup.cpp
 // Whether a producer has its consumer's shape is decided from the inferred types, or, where they leave dims
 // unknown, from `samples`: every value's concrete shape at sample input shapes (the builder passes each profile's
 // min / opt / max); the shapes must agree in every sample.
-using ValueShapes = std::map<std::string, Shape>;
 bool fuse_elementwise(ir::Graph& g);
 bool fuse_elementwise(ir::Graph& g, const std::vector<ValueShapes>& samples);
 // Scaled-dot-product attention (MatMul, scale, mask, Softmax, NaN guard, MatMul, head splits) -> kiln.Attention

@@ -33,6 +33,18 @@ bool same_dims(const ir::ValueType& a, const ir::ValueType& b) {
   return true;
 }
 
+bool same_shape(const ir::ValueType* a, const ir::ValueType* b, const std::string& v, const std::string& r,
+                const std::vector<ValueShapes>& samples) {
+  if (!a || !b) return false;
+  if (same_dims(*a, *b)) return true;
+  if (!a->has_rank || !b->has_rank || a->dims.size() != b->dims.size() || samples.empty()) return false;
+  for (const ValueShapes& s : samples) {
+    auto ia = s.find(v), ib = s.find(r);
+    if (ia == s.end() || ib == s.end() || ia->second != ib->second) return false;
+  }
+  return true;
+}
+
 size_t splice_fused(ir::Graph& g, const std::vector<int>& replace_at, const std::vector<bool>& drop,
                     std::vector<ir::Node>& fused) {
   std::vector<ir::Node> kept;
