@@ -7,7 +7,6 @@
 //  - "direct" and "direct_dw" (depthwise): 1-D / 2-D convolutions without unrolling (cpu_conv_direct.cpp).
 #include <algorithm>
 #include <cstring>
-#include <memory>
 
 #include "runtime/cpu/cpu_conv.h"
 #include "runtime/cpu/cpu_blas.h"
@@ -266,7 +265,7 @@ bool ConvRun::open(const ir::Node& n, const std::vector<const Tensor*>& in) {
   x = f32_data(*a.x, sx_);
   w = f32_data(*a.w, sw_);
   b = a.b ? f32_data(*a.b, sb_) : nullptr;
-  yo_ = std::make_unique<F32Out>(out_);
+  yo_.emplace(out_);
   y = yo_->data();
   return true;
 }

@@ -1,7 +1,7 @@
 // Conv CPU tactics shared pieces: the geometry every Conv tactic reads (cpu_conv.cpp) and the "direct" tactic
 // (cpu_conv_direct.cpp).
 #pragma once
-#include <memory>
+#include <optional>
 #include <vector>
 
 #include "ops/fused_ops.h"
@@ -64,7 +64,7 @@ struct ConvRun {
  private:
   Tensor out_;
   std::vector<float> sx_, sw_, sb_;
-  std::unique_ptr<F32Out> yo_;
+  std::optional<F32Out> yo_;
 };
 
 // y[r * ld + j] = act(y[r * ld + j] + bias[r] + z[r * ld + j]) for r < rows, j < cols; bias and z may be nullptr (z
