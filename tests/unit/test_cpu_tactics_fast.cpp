@@ -349,5 +349,34 @@ TEST(CpuTacticsFast, PadConstantFormsAndFallbacks) {
   fast_is_ref("Pad", 18, {x, Const(i64({2}, {1, 2})), In(Tensor()), Const(i64({1}, {2}))}, {});
 }
 
+
+// Malformed Slice / Pad nodes are typed errors through the fast tactics too (they share the reference's parameter
+// reading, or hand the node to it).
+TEST(CpuTacticsFast, SliceAndPadBadParametersAreInvalidModel) {
+  auto expect_invalid = [](const std::string& op, const std::vector<In>& inputs, const Attrs& attrs) {
+    SCOPED_TRACE(op);
+    ir::Graph g = make_graph(op, 13, inputs, attrs, 1);
+    auto cands = runtime::cpu::tactics_for(g, g.nodes[0]);
+    ASSERT_EQ(cands.front().name, "fast");
+    std::vector<const Tensor*> ins;
+    for (const auto& i : inputs) ins.push_back(i.t.empty() ? nullptr : &i.t);
+    std::vector<Tensor> out(1);
+    try {
+      cands.front().run(g.nodes[0], ins, out);
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidModel) << e.what();
+      EXPECT_NE(std::string(e.what()).find("n0"), std::string::npos) << e.what();
+    }
+  };
+  Tensor x = rand_f32({2, 5, 6}, 1);
+  expect_invalid("Slice", {x, Const(i64({1}, {0})), Const(i64({1}, {3})), Const(i64({1}, {1})), Const(i64({1}, {0}))},
+                 {});  // step 0
+  expect_invalid("Slice", {x, Const(i64({2}, {0, 1})), Const(i64({1}, {3}))}, {});  // starts / ends lengths differ
+  expect_invalid("Slice", {x, Const(i64({1}, {0})), Const(i64({1}, {3})), Const(i64({1}, {5}))}, {});  // axis 5
+  expect_invalid("Pad", {x, Const(i64({4}, {0, 1, 0, 1}))}, {});  // 4 pads for rank 3
+  expect_invalid("Pad", {x, Const(i64({6}, {0, 1, 0, 0, 1, 0})), Const(i64({}, {3}))}, {});  // int64 value, float data
+}
+
 }  // namespace
 }  // namespace kiln::test_ops
