@@ -34,6 +34,16 @@ TEST(CpuThreads, ThreadsForWorkIsOneBelowTwiceTheMinimumAndCappedByTheThreads) {
   EXPECT_EQ(threads_for_work(100 * m, 0, 4), 1);  // a nonsensical minimum: inline
 }
 
+// KILN_MIN_MACS_PER_THREAD: a number >= 1 overrides the rule's minimum; anything else keeps it (with a warning).
+TEST(CpuThreads, MinMacsOverrideParsesOrKeepsTheDefault) {
+  using runtime::cpu::kMinMacsPerThread;
+  using runtime::cpu::min_macs_from;
+  EXPECT_EQ(min_macs_from(nullptr), kMinMacsPerThread);
+  EXPECT_EQ(min_macs_from("262144"), 262144.0);
+  EXPECT_EQ(min_macs_from("1e6"), 1e6);
+  for (const char* bad : {"", "abc", "12x", "0", "-5", "nan"}) EXPECT_EQ(min_macs_from(bad), kMinMacsPerThread) << bad;
+}
+
 // ResNet-18 as committed in tests/models/real_arch (64x64 input, widths 12/24/48/96): at batch 1 every convolution
 // but the 7x7 stem (1.8 M multiply-adds) is a few microseconds and runs on one thread; at batch 8 each gets two.
 TEST(CpuThreads, ResNet18ConvolutionsOneThreadAtBatch1TwoAtBatch8) {

@@ -207,11 +207,17 @@ InlineScope::~InlineScope() { t_inline = prev_; }
 
 uint64_t pool_loops_run() { return g_pool_loops.load(std::memory_order_relaxed); }
 
+double min_macs_from(const char* e) {
+  if (!e) return kMinMacsPerThread;
+  char* end = nullptr;
+  const double v = std::strtod(e, &end);
+  if (end != e && *end == '\0' && v >= 1 && v <= 1e15) return v;
+  KILN_WARN("KILN_MIN_MACS_PER_THREAD='" << e << "' is not a number of multiply-adds >= 1; using " << kMinMacsPerThread);
+  return kMinMacsPerThread;
+}
+
 double min_macs_per_thread() {
-  static const double v = [] {
-    const char* e = std::getenv("KILN_MIN_MACS_PER_THREAD");
-    return e ? std::atof(e) : kMinMacsPerThread;
-  }();
+  static const double v = min_macs_from(std::getenv("KILN_MIN_MACS_PER_THREAD"));
   return v;
 }
 

@@ -39,6 +39,8 @@ int64_t threads_for_work(double work, double min_per_thread, int64_t threads);
 constexpr double kMinMacsPerThread = 1 << 19;
 // kMinMacsPerThread, or the environment variable KILN_MIN_MACS_PER_THREAD when set (for experiments; read once).
 double min_macs_per_thread();
+// The value for that variable's text `e` (nullptr: unset): a number >= 1, else kMinMacsPerThread with a warning.
+double min_macs_from(const char* e);
 // The same rule for the direct convolution's padded copy of its input: floats per thread.
 constexpr double kMinCopyPerThread = 1 << 14;
 
